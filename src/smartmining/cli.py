@@ -1,0 +1,159 @@
+"""The command line: ``smartmining SUBCOMMAND --help``. The pipeline's rules call these and hold no logic."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from smartmining.errors import SmartMiningError
+
+DEFAULT_PARAMS = "params.yaml"
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a SmartMiningError as one clear message (no traceback) and exit with status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SmartMiningError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_PARAMS, show_default=True,
+    help="params.yaml holding the profiles.",
+)
+profile_option = click.option("--profile", default=None, help="Profile of params.yaml (default: its 'profile' key).")
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+    help="Override one parameter of the profile, e.g. --set train.epochs=3 (repeatable).",
+)
+
+
+def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> dict[str, Any]:
+    from smartmining.config import load_params
+
+    return load_params(config_path, profile, overrides)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="smartmining")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """Smart Mining for Deep Metric Learning (Harwood et al., ICCV 2017), reproduced."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--dataset", required=True, help="Dataset name (see `smartmining datasets`).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Dataset folder: images and manifest.csv.")
+@config_option
+@profile_option
+@set_option
+@click.option("--no-config", is_flag=True, help="Ignore params.yaml; use the dataset's default options.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset option (repeatable).")
+@user_errors
+def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, overrides: tuple[str, ...],
+            no_config: bool, options: tuple[str, ...]) -> None:
+    """Prepare a dataset: render or download it, write manifest.csv with a class-disjoint split."""
+    import yaml
+
+    from smartmining.data.registry import prepare_dataset
+
+    opts: dict[str, Any] = {} if no_config else dict(load(config_path, profile, overrides)["data"].get(dataset, {}))
+    for text in options:
+        key, _, value = text.partition("=")
+        if not _:
+            raise SmartMiningError(f"--option {text!r}: expected KEY=VALUE")
+        opts[key] = yaml.safe_load(value)
+    manifest = prepare_dataset(dataset, out, **opts)
+    click.echo(str(manifest))
+
+
+@main.command()
+def datasets() -> None:
+    """List the registered datasets."""
+    from smartmining.data.registry import available_datasets
+
+    for name in available_datasets():
+        click.echo(name)
+
+
+@main.command()
+def methods() -> None:
+    """List the method names of the matrix."""
+    from smartmining.methods import METHODS
+
+    for spec in METHODS.values():
+        click.echo(f"{spec.name:24s} miner={spec.miner} global={spec.use_global} adaptive={spec.adaptive}")
+
+
+@main.command()
+@config_option
+@profile_option
+@set_option
+@click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--method", required=True, help="Method name (see `smartmining methods`).")
+@click.option("--seed", type=int, required=True, help="Seed of every random source of the run.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder (resumes from its checkpoint).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@click.option("--quiet", is_flag=True, help="No progress bars (for pipelines).")
+@click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and train from scratch.")
+@user_errors
+def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
+          out: Path, data_dir: Path | None, quiet: bool, restart: bool) -> None:
+    """Train one (dataset, method, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
+    from smartmining.methods import get_method
+    from smartmining.training.loop import train as train_run
+
+    cfg = load(config_path, profile, overrides)
+    get_method(method)
+    data_dir = data_dir or Path("data") / cfg["profile"] / dataset
+    final = train_run(cfg, dataset, method, seed, out, data_dir, progress=not quiet, restart=restart)
+    click.echo(json.dumps(final, indent=2))
+
+
+@main.command()
+@click.option("--embeddings", type=click.Path(path_type=Path), required=True, help="N x d .npy file.")
+@click.option("--labels", type=click.Path(path_type=Path), required=True, help="N .npy file of integer labels.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="metrics.json to write.")
+@click.option("--k", "ks", type=int, multiple=True, default=(1, 2, 4, 8), show_default=True, help="Recall@K values.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the k-means clustering for NMI.")
+@user_errors
+def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], seed: int) -> None:
+    """Recall@K, NMI, MAP@R and R-precision of saved embeddings."""
+    from smartmining.evaluation.io import evaluate_files
+
+    metrics = evaluate_files(embeddings, labels, out, ks=ks, seed=seed)
+    click.echo(json.dumps(metrics, indent=2))
+
+
+@main.command()
+@config_option
+@profile_option
+@set_option
+@click.option("--dataset", default="glyphs", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/untrained"), show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@user_errors
+def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
+             data_dir: Path | None) -> None:
+    """Prepare the data and evaluate the untrained network on the test split (the floor of every table)."""
+    from smartmining.training.loop import untrained_baseline
+
+    cfg = load(config_path, profile, overrides)
+    data_dir = data_dir or Path("data") / cfg["profile"] / dataset
+    metrics = untrained_baseline(cfg, dataset, data_dir, out)
+    click.echo(json.dumps(metrics, indent=2))

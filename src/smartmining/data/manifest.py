@@ -1,0 +1,117 @@
+"""The dataset manifest: one CSV row per image with its path, class and split.
+
+Every dataset (rendered glyphs, a user's image folder, CUB, Cars, SOP) is reduced to a folder holding
+``manifest.csv``; everything downstream reads images only through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smartmining.atomic import atomic_open
+from smartmining.errors import SmartMiningError
+
+MANIFEST_COLUMNS = ("path", "label", "class_name", "split", "md5")
+SPLITS = ("train", "test")
+
+
+def file_md5(path: str | os.PathLike[str]) -> str:
+    """The md5 hex digest of a file's bytes."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def split_classes(
+    class_names: list[str], rng_seed: int | None, train_fraction: float = 0.5
+) -> tuple[list[str], list[str]]:
+    """Split class names into disjoint (train, test) lists.
+
+    ``rng_seed`` None keeps sorted order (the first part trains, as CUB's classes 1-100); otherwise the
+    names are shuffled with the seed first.
+    """
+    if len(set(class_names)) != len(class_names):
+        raise SmartMiningError("split_classes: class_names contains duplicates")
+    if len(class_names) < 2:
+        raise SmartMiningError(f"split_classes: need at least 2 classes, got {len(class_names)}")
+    if not 0.0 < train_fraction < 1.0:
+        raise SmartMiningError(f"split_classes: train_fraction must be in (0, 1), got {train_fraction}")
+    names = sorted(class_names)
+    if rng_seed is not None:
+        order = np.random.default_rng(rng_seed).permutation(len(names))
+        names = [names[i] for i in order]
+    # Both halves keep at least one class, whatever the fraction rounds to.
+    n_train = min(max(int(round(len(names) * train_fraction)), 1), len(names) - 1)
+    return names[:n_train], names[n_train:]
+
+
+def validate_manifest(df: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
+    """Check columns, dtypes, split values and class-disjoint splits; return a normalised copy."""
+    problems: list[str] = []
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise SmartMiningError(f"{source}: missing column(s) {missing}; expected {list(MANIFEST_COLUMNS)}")
+    df = df.loc[:, list(MANIFEST_COLUMNS)].copy()
+    if len(df) == 0:
+        raise SmartMiningError(f"{source}: has no rows")
+    for col in ("path", "class_name", "split", "md5"):
+        if df[col].isna().any():
+            problems.append(f"column {col!r} has empty values (first at row {int(df[col].isna().argmax())})")
+    if problems:
+        raise SmartMiningError(f"{source}: " + "; ".join(problems))
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    if labels.isna().any() or (labels != labels.round()).any():
+        raise SmartMiningError(f"{source}: column 'label' must hold integers")
+    df["label"] = labels.astype(np.int64)
+    for col in ("path", "class_name", "split", "md5"):
+        df[col] = df[col].astype(str)
+
+    bad_splits = sorted(set(df["split"]) - set(SPLITS))
+    if bad_splits:
+        problems.append(f"column 'split' has {bad_splits}; expected values in {list(SPLITS)}")
+    n_classes = df["label"].nunique()
+    if df["label"].min() != 0 or df["label"].max() != n_classes - 1:
+        problems.append(f"labels must be contiguous 0..{n_classes - 1}, got {df['label'].min()}..{df['label'].max()}")
+    names_per_label = df.groupby("label")["class_name"].nunique()
+    labels_per_name = df.groupby("class_name")["label"].nunique()
+    if (names_per_label > 1).any() or (labels_per_name > 1).any():
+        problems.append("each label must map to exactly one class_name and back")
+    split_per_label = df.groupby("label")["split"].nunique()
+    shared = split_per_label.index[split_per_label > 1].tolist()
+    if shared:
+        problems.append(f"train and test classes must be disjoint; labels in both: {shared[:10]}")
+    if df["path"].duplicated().any():
+        problems.append(f"duplicate paths, e.g. {df.loc[df['path'].duplicated(), 'path'].iloc[0]!r}")
+    bad_md5 = ~df["md5"].str.fullmatch(r"[0-9a-f]{32}")
+    if bad_md5.any():
+        problems.append(f"column 'md5' must hold 32 hex digits (row {int(bad_md5.argmax())})")
+    if problems:
+        raise SmartMiningError(f"{source}: " + "; ".join(problems))
+    return df.reset_index(drop=True)
+
+
+def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Validate and write a manifest CSV atomically."""
+    df = validate_manifest(df, source=f"manifest for {path}")
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh, index=False)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read and validate a manifest CSV (file existence of the images is not checked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SmartMiningError(f"manifest {path}: file not found")
+    try:
+        df = pd.read_csv(path, dtype={"path": str, "class_name": str, "split": str, "md5": str},
+                         keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SmartMiningError(f"manifest {path}: not a readable CSV ({exc})") from exc
+    return validate_manifest(df, source=f"manifest {path}")

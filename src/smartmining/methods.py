@@ -1,0 +1,55 @@
+"""The method matrix: each method name is a miner plus the loss and controller switches it runs with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smartmining.errors import SmartMiningError
+
+MINERS = ("random", "semihard", "hard", "smart")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    miner: str  # one of MINERS
+    use_global: bool  # add the global loss J_g (eq. 3)
+    adaptive: bool  # kappa from the controller (eqs. 7-8) instead of a fixed value
+
+    @property
+    def offline(self) -> bool:
+        """Offline miners re-embed the training set and mine once per epoch (PAPER.md section 3)."""
+        return self.miner in ("hard", "smart")
+
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("random", "random", False, False),
+        MethodSpec("random+global", "random", True, False),
+        MethodSpec("semihard", "semihard", False, False),
+        MethodSpec("hard", "hard", False, False),
+        MethodSpec("smart", "smart", False, False),
+        MethodSpec("smart+global", "smart", True, False),
+        MethodSpec("smart+global+adaptive", "smart", True, True),
+        MethodSpec("smart+adaptive", "smart", False, True),
+    )
+}
+
+# The paper's row names for our methods (Tables 1-2), used by the report.
+PAPER_ROWS: dict[str, str] = {
+    "semihard": "Semi-hard (FaceNet)",
+    "random+global": "Triplet + Global",
+    "smart": "Triplet + FANNG",
+    "smart+global": "Triplet + FANNG + Global",
+    "smart+global+adaptive": "Triplet + FANNG + Global + Adaptive",
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise SmartMiningError(
+            f"unknown method {name!r}; expected one of: {', '.join(METHODS)}"
+        ) from None
