@@ -104,7 +104,8 @@ def methods() -> None:
 @profile_option
 @set_option
 @click.option("--dataset", required=True, help="Dataset name.")
-@click.option("--method", required=True, help="Method name (see `smartmining methods`).")
+@click.option("--method", required=True,
+              help="Method name (see `smartmining methods`), or a sweep point: sweep-kappa-V, sweep-fraction-V.")
 @click.option("--seed", type=int, required=True, help="Seed of every random source of the run.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder (resumes from its checkpoint).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -115,11 +116,11 @@ def methods() -> None:
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
           out: Path, data_dir: Path | None, quiet: bool, restart: bool) -> None:
     """Train one (dataset, method, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
-    from smartmining.methods import get_method
+    from smartmining.pipeline import resolve_run
     from smartmining.training.loop import train as train_run
 
     cfg = load(config_path, profile, overrides)
-    get_method(method)
+    resolve_run(cfg, method)
     data_dir = data_dir or Path("data") / cfg["profile"] / dataset
     final = train_run(cfg, dataset, method, seed, out, data_dir, progress=not quiet, restart=restart)
     click.echo(json.dumps(final, indent=2))

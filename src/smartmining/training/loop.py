@@ -37,6 +37,7 @@ from smartmining.mining.random import random_triplets, valid_anchors
 from smartmining.mining.semihard import SemiHardMiner, pk_batches
 from smartmining.mining.smart import SmartMiner
 from smartmining.models.embedding import EmbeddingNet, build_model
+from smartmining.pipeline import resolve_run, run_config
 from smartmining.provenance import now_iso, provenance
 from smartmining.training.batches import mixed_batches
 from smartmining.training.checkpoint import (
@@ -180,7 +181,7 @@ class Trainer:
             global_t=cfg["loss"]["global_t"], global_lambda=cfg["loss"]["global_lambda"],
         )
         self.miner = build_miner(self.spec, cfg)
-        self.controller = build_controller(cfg)
+        self.controller = build_controller(cfg) if self.spec.adaptive else None
         self.anchors = valid_anchors(data.train_labels)
         self.rows: list[dict[str, Any]] = []
         self.samples: list[dict[str, Any]] = []
@@ -201,7 +202,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "controller": self.controller.state_dict(),
+            "controller": self.controller.state_dict() if self.controller else None,
             "rng": rng_states(self.rng),
             "rows": self.rows,
             "samples": self.samples,
@@ -211,7 +212,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.controller.load_state_dict(state["controller"])
+        if self.controller:
+            self.controller.load_state_dict(state["controller"])
         restore_rng_states(state["rng"], self.rng)
         self.rows, self.samples, self.epoch = list(state["rows"]), list(state["samples"]), int(state["epoch"])
 
@@ -370,7 +372,8 @@ class Trainer:
         atomic.write_npy(self.out / "test_embeddings.npy", emb)
         atomic.write_npy(self.out / "test_labels.npy", self.data.test_labels)
         atomic.write_json(self.out / "samples.json", {"train_paths": self.data.train_paths, "epochs": self.samples})
-        atomic.write_json(self.out / "controller.json", self.controller.state_dict())
+        if self.controller:
+            atomic.write_json(self.out / "controller.json", self.controller.state_dict())
         atomic.write_json(self.out / "config.json", self.cfg)
         atomic.write_json(self.out / "provenance.json", provenance(
             str(self.device), self.seed,
@@ -404,9 +407,12 @@ def check_resumable(state: dict[str, Any], cfg: dict[str, Any], method: str, see
 
 
 def train(
-    cfg: dict[str, Any], dataset: str, method: str, seed: int, out: Path, data_dir: Path,
+    profile: dict[str, Any], dataset: str, run_name: str, seed: int, out: Path, data_dir: Path,
     *, progress: bool = True, restart: bool = False,
 ) -> dict[str, Any]:
+    """Train the run ``run_name`` (a method, or a sweep point) of the resolved profile ``profile``."""
+    method, overrides = resolve_run(profile, run_name)
+    cfg = run_config(profile, dataset, method, overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if restart:

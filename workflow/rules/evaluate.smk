@@ -1,0 +1,40 @@
+rule evaluate:
+    input:
+        embeddings="runs/{profile}/{dataset}/{run}/seed{seed}/test_embeddings.npy",
+        labels="runs/{profile}/{dataset}/{run}/seed{seed}/test_labels.npy",
+    output:
+        "runs/{profile}/{dataset}/{run}/seed{seed}/eval.json",
+    params:
+        seed=PROFILE["evaluation"]["seed"],
+        ks=" ".join(f"--k {k}" for k in PROFILE["evaluation"]["ks"]),
+        code=code_digest("evaluation"),
+    log:
+        "logs/{profile}/evaluate/{dataset}/{run}/seed{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{SM} evaluate --embeddings {input.embeddings} --labels {input.labels} --out {output}"
+        " {params.ks} --seed {params.seed} > {log} 2>&1"
+
+
+rule baseline:
+    input:
+        manifest="data/{profile}/{dataset}/manifest.csv",
+    output:
+        "results/{profile}/untrained/{dataset}/metrics.json",
+    params:
+        code=TRAIN_CODE,
+    log:
+        "logs/{profile}/baseline/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "{SM} baseline --config {PARAMS_FILE} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --out results/{wildcards.profile}/untrained/{wildcards.dataset}"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"

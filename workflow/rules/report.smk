@@ -1,0 +1,20 @@
+rule report:
+    input:
+        evals=[f"runs/{PROFILE_NAME}/{r.folder}/eval.json" for r in RUNS],
+        epochs=[f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in RUNS],
+    output:
+        report="results/{profile}/REPORT.md",
+        table="results/{profile}/summary.csv",
+        curves="results/{profile}/curves.csv",
+        metrics="results/{profile}/metrics.json",
+    params:
+        code=REPORT_CODE,
+    log:
+        "logs/{profile}/report.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "{SM} report --config {PARAMS_FILE} --profile {wildcards.profile} --runs runs/{wildcards.profile}"
+        " --out results/{wildcards.profile} > {log} 2>&1"
