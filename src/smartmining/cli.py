@@ -158,3 +158,25 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
     data_dir = data_dir or Path("data") / cfg["profile"] / dataset
     metrics = untrained_baseline(cfg, dataset, data_dir, out)
     click.echo(json.dumps(metrics, indent=2))
+
+
+@main.command()
+@config_option
+@profile_option
+@set_option
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of the profile's runs [default: runs/PROFILE].")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None,
+              help="Folder of the profile's prepared datasets, for the triplet galleries [default: data/PROFILE].")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: results/PROFILE].")
+@user_errors
+def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], runs_dir: Path | None,
+           data_root: Path | None, out: Path | None) -> None:
+    """Tables, figures and REPORT.md from the run logs and embeddings of a profile."""
+    from smartmining.report.build import build_report
+
+    cfg = load(config_path, profile, overrides)
+    name = cfg["profile"]
+    path = build_report(cfg, runs_dir or Path("runs") / name, out or Path("results") / name,
+                        data_root or Path("data") / name)
+    click.echo(str(path))
