@@ -65,7 +65,7 @@ class KappaController:
     def observe(self, error: float, epoch: int | None = None) -> float:
         """Record the error e of the epoch just trained with `kappa`; return (and adopt) the next kappa.
 
-        `epoch` labels the history entry (default: 1, 2, ... counting controlled epochs).
+        `epoch` labels the history entry (default: the previous label + 1, starting at 1).
         """
         error = _check_error(error)
         kappa = self._kappa
@@ -87,7 +87,7 @@ class KappaController:
         kappa_next = self._clamp(kappa_next)
         self.history.append(
             {
-                "epoch": len(self.history) + 1 if epoch is None else int(epoch),
+                "epoch": self._next_epoch() if epoch is None else int(epoch),
                 "error": error,
                 "kappa": kappa,
                 "kappa_next": kappa_next,
@@ -120,6 +120,9 @@ class KappaController:
             setattr(self, key, int(value) if key == "window" else float(value))
         self._kappa = kappa
         self.history = [dict(entry) for entry in state["history"]]
+
+    def _next_epoch(self) -> int:
+        return int(self.history[-1]["epoch"]) + 1 if self.history else 1
 
     def _second_kappa(self) -> float:
         halved = self._clamp(self.kappa0 / STEP_FACTOR)
