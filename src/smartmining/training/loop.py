@@ -113,12 +113,12 @@ def embed_images(
 
 
 def build_miner(spec: MethodSpec, cfg: dict[str, Any]) -> OfflineMiner | None:
-    mining = cfg["mining"]
+    mining = cfg.get("mining", {})
     if spec.miner == "hard":
         return HardMiner(chunk_size=mining.get("hard_chunk", 1024))
     if spec.miner == "smart":
         return SmartMiner(
-            kappa=float(mining["kappa"]), k=int(mining["k"]), index=mining["index"],
+            kappa=float(mining.get("kappa", cfg.get("controller", {}).get("kappa0", 16.0))), k=int(mining["k"]), index=mining["index"],
             index_params=mining.get("index_params") or {}, recall_sample=int(mining.get("recall_sample", 1000)),
         )
     return None
@@ -176,9 +176,10 @@ class Trainer:
         self.model = build_model(m["backbone"], embedding_dim=m["embedding_dim"], pretrained=m["pretrained"], **extra)
         self.model.to(self.device)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg)
+        loss = cfg["loss"]
+        global_params = {"global_t": loss["global_t"], "global_lambda": loss["global_lambda"]} if self.spec.use_global else {}
         self.objective = TripletObjective(
-            triplet=cfg["loss"]["triplet"], margin=cfg["loss"]["margin"], use_global=self.spec.use_global,
-            global_t=cfg["loss"]["global_t"], global_lambda=cfg["loss"]["global_lambda"],
+            triplet=loss["triplet"], margin=loss["margin"], use_global=self.spec.use_global, **global_params
         )
         self.miner = build_miner(self.spec, cfg)
         self.controller = build_controller(cfg) if self.spec.adaptive else None
@@ -248,7 +249,8 @@ class Trainer:
             row["index_recall"] = float(stats.get("index_recall", 1.0))
             self.keep_samples(epoch, mined)
         rand = random_triplets(labels, anchors[n_mined:], self.rng)
-        row.update(mined_fraction=fraction, n_mined=len(mined), kappa=self.current_kappa() if self.spec.miner == "smart" else math.nan)
+        row.update(mined_fraction=fraction, n_mined=len(mined),
+                   kappa=self.current_kappa() if mining and self.spec.miner == "smart" else math.nan)
         return mixed_batches(mined, rand, int(t["batch_triplets"]), self.rng)
 
     def keep_samples(self, epoch: int, mined: Triplets) -> None:
@@ -387,7 +389,7 @@ class Trainer:
         df = pd.DataFrame(self.rows)
         cols = EPOCH_COLUMNS + [c for c in df.columns if c not in EPOCH_COLUMNS]
         with atomic.atomic_open(self.out / "epochs.csv", "w", newline="") as fh:
-            df[cols].to_csv(fh, index=False, float_format="%.6g")
+            df[cols].to_csv(fh, index=False)
 
 
 def check_resumable(state: dict[str, Any], cfg: dict[str, Any], method: str, seed: int, path: Path) -> None:

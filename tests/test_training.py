@@ -1,0 +1,154 @@
+"""The training loop on the smoke profile: outputs, resume, determinism, failures that lose nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from smartmining.errors import SmartMiningError
+from smartmining.training import loop
+from smartmining.training.checkpoint import load_checkpoint
+
+METRICS = ("recall@1", "recall@2", "recall@4", "recall@8", "nmi")
+
+
+def run(profile: dict, data: Path, out: Path, method: str = "smart+global+adaptive", seed: int = 0) -> dict:
+    return loop.train(profile, "glyphs", method, seed, out, data, progress=False)
+
+
+@pytest.fixture(scope="module")
+def full_run(smoke_profile: dict, smoke_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("full")
+    run(smoke_profile, smoke_data, out)
+    return out
+
+
+def test_a_run_writes_its_log_metrics_embeddings_and_provenance(full_run: Path, smoke_profile: dict) -> None:
+    epochs = pd.read_csv(full_run / "epochs.csv")
+    required = ["epoch", "loss", "loss_triplet", "loss_global", "train_error", "kappa", "mined_fraction",
+                "random_fallbacks", "lr", "t_embed", "t_index", "t_mine", "t_train", "t_eval", *METRICS]
+    assert [c for c in required if c not in epochs.columns] == []
+    n_epochs = smoke_profile["train"]["epochs"]
+    assert epochs["epoch"].tolist() == list(range(1, n_epochs + 1))
+    warmup = smoke_profile["train"]["warmup_epochs"]
+    # random-only warm-up, then mining at the configured fraction, with kappa recorded
+    assert (epochs.loc[epochs.epoch <= warmup, "mined_fraction"] == 0).all()
+    assert (epochs.loc[epochs.epoch > warmup, "mined_fraction"] == smoke_profile["train"]["mined_fraction"]).all()
+    assert epochs.loc[epochs.epoch > warmup, "kappa"].notna().all()
+    assert epochs["loss_global"].gt(0).any()  # the full method trains with the global loss
+    for m in METRICS:
+        assert epochs[m].between(0, 1).all()
+    final = json.loads((full_run / "metrics.json").read_text())
+    assert final["recall@1"] == pytest.approx(epochs["recall@1"].iloc[-1])
+    emb = np.load(full_run / "test_embeddings.npy")
+    labels = np.load(full_run / "test_labels.npy")
+    assert emb.shape == (len(labels), smoke_profile["model"]["embedding_dim"])
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    prov = json.loads((full_run / "provenance.json").read_text())
+    assert {"git_commit", "versions", "device", "seed", "started", "finished"} <= set(prov)
+    assert prov["seed"] == 0 and prov["versions"]["torch"] == torch.__version__.split("+")[0]
+    config = json.loads((full_run / "config.json").read_text())
+    assert config["method"] == "smart+global+adaptive" and "controller" in config
+
+
+def test_resume_after_an_interruption_ends_with_the_same_metrics(
+    full_run: Path, smoke_profile: dict, smoke_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_save = loop.save_checkpoint
+
+    def save_then_die(path: Path, state: dict) -> None:
+        real_save(path, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt("killed after epoch 2")
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(smoke_profile, smoke_data, tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
+    assert not (tmp_path / "metrics.json").exists()  # no final artifact from an unfinished run
+    monkeypatch.undo()
+    resumed = run(smoke_profile, smoke_data, tmp_path)
+    uninterrupted = json.loads((full_run / "metrics.json").read_text())
+    assert resumed == uninterrupted
+    a = pd.read_csv(full_run / "epochs.csv")
+    b = pd.read_csv(tmp_path / "epochs.csv")
+    pd.testing.assert_frame_equal(a[["loss", "train_error", "kappa", *METRICS]], b[["loss", "train_error", "kappa", *METRICS]])
+
+
+def test_same_seed_same_run_other_seed_other_run(
+    full_run: Path, smoke_profile: dict, smoke_data: Path, tmp_path: Path
+) -> None:
+    same = run(smoke_profile, smoke_data, tmp_path / "same")
+    other = run(smoke_profile, smoke_data, tmp_path / "other", seed=1)
+    reference = json.loads((full_run / "metrics.json").read_text())
+    assert same == reference
+    assert other != reference
+    mined_same = json.loads((tmp_path / "same" / "samples.json").read_text())["epochs"]
+    mined_ref = json.loads((full_run / "samples.json").read_text())["epochs"]
+    assert mined_same == mined_ref and len(mined_ref) > 0
+
+
+def test_a_finished_run_is_not_trained_again(full_run: Path, smoke_profile: dict, smoke_data: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop.Trainer, "run_epoch", lambda *a, **k: pytest.fail("trained again"))
+    before = json.loads((full_run / "metrics.json").read_text())
+    assert run(smoke_profile, smoke_data, full_run) == before
+
+
+def test_a_checkpoint_of_other_parameters_is_refused(full_run: Path, smoke_profile: dict, smoke_data: Path) -> None:
+    from smartmining.config import apply_overrides
+
+    changed = apply_overrides(smoke_profile, ["train.lr=0.01"])
+    with pytest.raises(SmartMiningError, match="other parameters"):
+        run(changed, smoke_data, full_run)
+    with pytest.raises(SmartMiningError, match="belongs to method"):
+        run(smoke_profile, smoke_data, full_run, method="random")
+
+
+def test_nan_loss_stops_naming_epoch_and_batch_and_keeps_the_last_checkpoint(
+    smoke_profile: dict, smoke_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_forward = loop.TripletObjective.forward
+    calls = {"n": 0}
+
+    def poisoned(self, ea, ep, en):  # type: ignore[no-untyped-def]
+        out = real_forward(self, ea, ep, en)
+        calls["n"] += 1
+        if calls["n"] > 4:  # a few batches into the second epoch (4 batches an epoch)
+            out.total = out.total * math.nan
+        return out
+
+    monkeypatch.setattr(loop.TripletObjective, "forward", poisoned)
+    with pytest.raises(SmartMiningError, match=r"non-finite loss at epoch 2, batch 0"):
+        run(smoke_profile, smoke_data, tmp_path, method="random")
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("method", ["random", "semihard", "hard", "smart"])
+def test_every_miner_trains(method: str, smoke_profile: dict, smoke_data: Path, tmp_path: Path) -> None:
+    from smartmining.config import apply_overrides
+
+    short = apply_overrides(smoke_profile, ["train.epochs=2", "train.warmup_epochs=1"])
+    final = run(short, smoke_data, tmp_path, method=method)
+    assert 0 <= final["recall@1"] <= 1
+    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    assert epochs["loss"].notna().all() and (epochs["n_triplets"] > 0).all()
+    if method in ("hard", "smart"):
+        assert epochs["n_mined"].iloc[-1] > 0
+
+
+def test_batch_and_k_larger_than_the_data_are_refused(smoke_profile: dict, smoke_data: Path, tmp_path: Path) -> None:
+    from smartmining.config import apply_overrides
+
+    with pytest.raises(SmartMiningError, match="train.batch_triplets = 100000 exceeds"):
+        run(apply_overrides(smoke_profile, ["train.batch_triplets=100000"]), smoke_data, tmp_path, method="random")
+    with pytest.raises(SmartMiningError, match="mining.k = 5000 must be smaller"):
+        run(apply_overrides(smoke_profile, ["mining.k=5000"]), smoke_data, tmp_path, method="smart")
