@@ -74,8 +74,9 @@ def pk_batches(labels: np.ndarray, P: int, K: int, rng: np.random.Generator) -> 
     Each class (with at least 2 images; singletons cannot form a pair and are skipped) is shuffled and
     cut into chunks of K; the last chunk is the class's last K shuffled images, so it overlaps the
     previous one rather than being short. Classes with 2..K-1 images form a single smaller chunk (no
-    image is repeated inside a batch). Batches draw P distinct classes, weighted by the chunks each has
-    left; chunks left when fewer than P classes remain are dropped (a few, from the largest classes).
+    image is repeated inside a batch). Each batch takes one chunk from each of the P classes with the most
+    chunks left (random among ties), so classes drain evenly; chunks still left when fewer than P classes
+    have any are dropped (only when one class outweighs the rest). The batch order is then shuffled.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1:
@@ -97,10 +98,11 @@ def pk_batches(labels: np.ndarray, P: int, K: int, rng: np.random.Generator) -> 
     left = np.array([len(c) for c in chunks], dtype=np.int64)
     batches = []
     while (left > 0).sum() >= P:
-        picked = rng.choice(len(chunks), size=P, replace=False, p=left / left.sum())
-        batches.append(np.concatenate([chunks[c][left[c] - 1] for c in picked]))
+        # The P classes with the most chunks left (random among ties) drain evenly, so few are left over.
+        picked = np.lexsort((rng.random(len(left)), -left))[:P]
+        batches.append(np.concatenate([chunks[c][left[c] - 1] for c in rng.permutation(picked)]))
         left[picked] -= 1
-    return batches
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 class SemiHardMiner(OnlineMiner):

@@ -1,0 +1,256 @@
+"""Smart mining (PAPER.md sections 3-4): Algorithm 1 over each anchor's sorted nearest-neighbour list.
+
+``smart_triplets`` is the algorithm on given lists, vectorised over anchors (its test holds a literal
+per-anchor transcription as the oracle); ``SmartMiner`` builds the index, queries the lists, grows k
+where a list holds no positive, and calls it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from smartmining.errors import SmartMiningError
+from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs
+from smartmining.mining.index import INDEX_KINDS, build_index, index_recall, search
+from smartmining.mining.random import ClassBlocks, random_triplets
+
+_REJECTION_ROUNDS = 32
+
+
+def _outside_positives(
+    labels: np.ndarray, anchors: np.ndarray, lists: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Per anchor, a uniformly drawn member of its class that is neither the anchor nor in its list; -1 if none."""
+    blocks = ClassBlocks(labels)
+    start, size = blocks.start[anchors], blocks.size[anchors]
+    out = np.full(len(anchors), -1, dtype=np.int64)
+    todo = np.arange(len(anchors))
+    # Rejection sampling over the class block: cheap while the list holds a minority of the class.
+    for _ in range(_REJECTION_ROUNDS):
+        if todo.size == 0:
+            break
+        cand = blocks.order[start[todo] + rng.integers(0, size[todo])]
+        ok = (cand != anchors[todo]) & ~(lists[todo] == cand[:, None]).any(1)
+        out[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    for i in todo:  # the class is (almost) all in the list: enumerate what is left
+        members = blocks.order[start[i] : start[i] + size[i]]
+        left = np.setdiff1d(members, np.append(lists[i], anchors[i]))
+        if left.size:
+            out[i] = rng.choice(left)
+    return out
+
+
+def _lists_for_anchors(nbr: np.ndarray, anchors: np.ndarray, n_points: int, name: str) -> np.ndarray:
+    """Rows follow ``anchors`` when there is one per anchor; otherwise there must be one per point."""
+    if nbr.ndim != 2:
+        raise SmartMiningError(f"{name} must be 2-D (rows, k), got shape {nbr.shape}")
+    if nbr.shape[0] == len(anchors):
+        return nbr
+    if nbr.shape[0] == n_points:
+        return nbr[anchors]
+    raise SmartMiningError(f"{name} must have one row per anchor ({len(anchors)}) or per point ({n_points}), got {nbr.shape[0]}")
+
+
+def smart_triplets(
+    embeddings: np.ndarray | None,
+    labels: np.ndarray,
+    anchors: np.ndarray,
+    nbr_idx: np.ndarray,
+    nbr_sqdist: np.ndarray,
+    kappa: float,
+    rng: np.random.Generator,
+    n_per_anchor: int = 1,
+) -> tuple[Triplets, dict[str, float]]:
+    """Algorithm 1 for every anchor; returns n_per_anchor triplets per anchor (anchor-major) and stats.
+
+    ``nbr_idx``/``nbr_sqdist`` (rows per anchor, or per point when N rows) are sorted nearest first;
+    id -1 (missing) and the anchor itself are ignored. ``embeddings`` is only checked for shape (the
+    lists carry the distances) and may be None. Per anchor, p1 = nearest listed positive; a neighbour
+    qualifies only if its squared distance is > kappa * that of p1 (eq. 6) and it comes after p1.
+    Triplet t takes n = the t-th qualifying negative and p = the first qualifying positive listed after
+    n; if none, a random member of a's class outside the list. Random triplets (is_random) are emitted
+    where the list holds no positive, no unused negative is left, or no positive exists outside the
+    list when one is needed (our choice: the triplet could not have d(a,n) < d(a,p)).
+    stats: n_triplets, random_fallbacks (= empty_neg + no_positive_in_list + no_outside_positive),
+    outside_positives, mean_neg_len, mean_pos_len (qualifying negatives/positives per anchor).
+    """
+    embeddings, labels, anchors = check_offline_inputs(embeddings, labels, anchors)
+    if isinstance(n_per_anchor, bool) or not isinstance(n_per_anchor, (int, np.integer)) or n_per_anchor < 1:
+        raise SmartMiningError(f"n_per_anchor must be a positive integer, got {n_per_anchor!r}")
+    if not np.isfinite(kappa) or kappa < 0:
+        raise SmartMiningError(f"kappa must be a finite number >= 0, got {kappa!r}")
+    n_points = len(labels)
+    idx = _lists_for_anchors(np.asarray(nbr_idx), anchors, n_points, "nbr_idx").astype(np.int64, copy=False)
+    sq = _lists_for_anchors(np.asarray(nbr_sqdist), anchors, n_points, "nbr_sqdist")
+    if sq.shape != idx.shape:
+        raise SmartMiningError(f"nbr_sqdist must have the shape of nbr_idx {idx.shape}, got {sq.shape}")
+    if idx.size and idx.max() >= n_points:
+        raise SmartMiningError(f"nbr_idx holds ids >= N = {n_points}")
+    m, k = idx.shape
+    rows = np.arange(m)
+
+    listed = (idx >= 0) & (idx != anchors[:, None])
+    same = listed & (labels[np.where(listed, idx, 0)] == labels[anchors][:, None])
+    other = listed & ~same
+    has_pos = same.any(1)
+    p1 = same.argmax(1)  # column of the nearest positive (0 where none; masked by has_pos)
+    bound = kappa * sq[rows, p1].astype(np.float64)  # eq. 6
+    qualifies = (np.arange(k) > p1[:, None]) & (sq > bound[:, None]) & has_pos[:, None]
+    neg = other & qualifies
+    pos = same & qualifies
+    neg_seen = np.cumsum(neg, axis=1, dtype=np.int32)  # negatives up to each column (valid ranges)
+    n_neg = neg_seen[:, -1] if k else np.zeros(m, dtype=np.int32)
+
+    a_out = np.repeat(anchors, n_per_anchor).reshape(m, n_per_anchor)
+    p_out = np.full((m, n_per_anchor), -1, dtype=np.int64)
+    n_out = np.full((m, n_per_anchor), -1, dtype=np.int64)
+    need_outside = np.zeros((m, n_per_anchor), dtype=bool)
+    for t in range(n_per_anchor):
+        live = has_pos & (n_neg > t)
+        n_col = (neg & (neg_seen == t + 1)).argmax(1)  # the (t+1)-th qualifying negative
+        later_pos = pos & (neg_seen > t)  # positives whose valid range contains it
+        found = later_pos.any(1)
+        p_col = later_pos.argmax(1)
+        n_out[live, t] = idx[live, n_col[live]]
+        p_out[live & found, t] = idx[live & found, p_col[live & found]]
+        need_outside[:, t] = live & ~found
+
+    need_r, need_t = np.nonzero(need_outside)
+    drawn = _outside_positives(labels, anchors[need_r], idx[need_r], rng)
+    p_out[need_r, need_t] = drawn
+    no_outside = need_outside & (p_out < 0)
+    empty_neg = has_pos[:, None] & (n_neg[:, None] <= np.arange(n_per_anchor))
+    is_random = (p_out < 0) | (n_out < 0)
+    rand = random_triplets(labels, a_out[is_random], rng)
+    p_out[is_random], n_out[is_random] = rand.positives, rand.negatives
+
+    triplets = Triplets(a_out.ravel(), p_out.ravel(), n_out.ravel(), is_random.ravel())
+    stats = {
+        "n_triplets": float(len(triplets)),
+        "random_fallbacks": float(is_random.sum()),
+        "empty_neg": float(empty_neg.sum()),
+        "no_positive_in_list": float((~has_pos).sum() * n_per_anchor),
+        "no_outside_positive": float(no_outside.sum()),
+        "outside_positives": float((need_outside & ~no_outside).sum()),
+        "mean_neg_len": float(n_neg.mean()) if m else 0.0,
+        "mean_pos_len": float(pos.sum(1).mean()) if m else 0.0,
+    }
+    return triplets, stats
+
+
+def _merge_stats(parts: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """Sum counts and weight the per-anchor means by each part's number of anchors."""
+    total = sum(n for n, _ in parts)
+    merged: dict[str, float] = {}
+    for n, stats in parts:
+        for key, value in stats.items():
+            weight = n / total if key.startswith("mean_") else 1.0
+            merged[key] = merged.get(key, 0.0) + weight * value
+    return merged
+
+
+class SmartMiner(OfflineMiner):
+    """Smart mining: FAISS index, k-NN lists (k grown where a list holds no positive), Algorithm 1.
+
+    ``kappa`` may be reassigned between epochs (the adaptive controller does). stats: kappa, k, index,
+    recall (vs exact search on ``recall_sample`` random anchors), t_index (build + search seconds),
+    t_select, grown_anchors, max_k_used and the counts of ``smart_triplets``.
+    """
+
+    name = "smart"
+
+    def __init__(
+        self,
+        kappa: float = 16,
+        k: int = 200,
+        index: str = "flat",
+        index_params: dict | None = None,
+        recall_sample: int = 1000,
+        max_k: int | None = None,
+    ) -> None:
+        super().__init__()
+        if index not in INDEX_KINDS:
+            raise SmartMiningError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+        for name, value, least in (("k", k, 1), ("recall_sample", recall_sample, 0), ("max_k", max_k or k, k)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise SmartMiningError(f"{name} must be an integer >= {least}, got {value!r}")
+        self.kappa = float(kappa)
+        self.k = int(k)
+        self.index = index
+        self.index_params = index_params
+        self.recall_sample = int(recall_sample)
+        self.max_k = max_k
+
+    def neighbour_lists(
+        self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Groups of (anchor positions, ids, squared distances), one per list length k, 2k, 4k, ...
+
+        An anchor moves to the next group while its list holds no positive and k is below the cap
+        (max_k, at most N - 1).
+        """
+        n = len(labels)
+        k = min(self.k, n - 1)
+        cap = min(self.max_k or n - 1, n - 1)
+        todo = np.arange(len(anchors))
+        groups = []
+        while todo.size:
+            ids, sq = search(index, embeddings[anchors[todo]], k, anchors[todo])
+            lacking = ~(labels[np.where(ids >= 0, ids, 0)] == labels[anchors[todo]][:, None]).any(1)
+            if k >= cap:
+                lacking[:] = False
+            groups.append((todo[~lacking], ids[~lacking], sq[~lacking]))
+            todo = todo[lacking]
+            k = min(2 * k, cap)
+        return groups
+
+    def _recall(self, index: object, embeddings: np.ndarray, anchors: np.ndarray, k: int, rng: np.random.Generator) -> float:
+        """Recall of the index's k-NN lists against exact search, on a random sample of anchors."""
+        if self.recall_sample == 0 or anchors.size == 0:
+            return float("nan")
+        sample = anchors[rng.choice(len(anchors), min(self.recall_sample, len(anchors)), replace=False)]
+        exact = build_index(embeddings, "flat", use_gpu=False)
+        approx_ids, _ = search(index, embeddings[sample], k, sample)
+        exact_ids, _ = search(exact, embeddings[sample], k, sample)
+        return index_recall(approx_ids, exact_ids)
+
+    def mine(
+        self, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, rng: np.random.Generator
+    ) -> Triplets:
+        embeddings, labels, anchors = check_offline_inputs(embeddings, labels, anchors)
+        if len(labels) < 2:
+            raise SmartMiningError(f"smart mining needs at least 2 points, got {len(labels)}")
+        t0 = time.perf_counter()
+        index = build_index(embeddings, self.index, self.index_params)
+        groups = self.neighbour_lists(index, embeddings, labels, anchors)
+        t_index = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        parts, stats_parts, order = [], [], []
+        for positions, ids, sq in groups:
+            if positions.size:
+                triplets, stats = smart_triplets(None, labels, anchors[positions], ids, sq, self.kappa, rng)
+                parts.append(triplets)
+                stats_parts.append((len(positions), stats))
+                order.append(positions)
+        result = Triplets.concat(*parts)
+        if order:
+            result = result.subset(np.argsort(np.concatenate(order), kind="stable"))
+        t_select = time.perf_counter() - t0
+
+        k = min(self.k, len(labels) - 1)
+        self.stats = {
+            **_merge_stats(stats_parts),
+            "kappa": self.kappa,
+            "k": float(k),
+            "max_k_used": float(groups[-1][1].shape[1]),
+            "grown_anchors": float(len(anchors) - len(groups[0][0])),
+            "recall": self._recall(index, embeddings, anchors, k, rng),
+            "t_index": t_index,
+            "t_select": t_select,
+            "index": self.index,  # a label beside the numbers, for the run's record
+        }
+        return result
