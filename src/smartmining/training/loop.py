@@ -36,7 +36,7 @@ from smartmining.mining.hard import HardMiner
 from smartmining.mining.random import random_triplets, valid_anchors
 from smartmining.mining.semihard import SemiHardMiner, pk_batches
 from smartmining.mining.smart import SmartMiner
-from smartmining.models.embedding import EmbeddingNet, build_model
+from smartmining.models.embedding import EmbeddingNet, build_model, embed
 from smartmining.pipeline import resolve_run, run_config
 from smartmining.provenance import now_iso, provenance
 from smartmining.training.batches import mixed_batches
@@ -98,20 +98,6 @@ def batch_tensor(images: torch.Tensor, idx: np.ndarray, transform: Callable, dev
     return torch.stack([transform(images[int(i)]) for i in idx]).to(device, non_blocking=True)
 
 
-@torch.no_grad()
-def embed_images(
-    model: EmbeddingNet, images: torch.Tensor, transform: Callable, device: torch.device, batch_size: int = 256
-) -> np.ndarray:
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, len(images), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(images)))
-        out.append(model(batch_tensor(images, idx, transform, device)).float().cpu())
-    model.train(was_training)
-    return torch.cat(out).numpy().astype(np.float32)
-
-
 def build_miner(spec: MethodSpec, cfg: dict[str, Any]) -> OfflineMiner | None:
     mining = cfg.get("mining", {})
     if spec.miner == "hard":
@@ -129,6 +115,7 @@ def build_controller(cfg: dict[str, Any]) -> KappaController:
     return KappaController(
         kappa0=float(c["kappa0"]), target_error=float(c["target_error"]),
         kappa_min=float(c["kappa_min"]), kappa_max=float(c["kappa_max"]), window=int(c["window"]),
+        tolerance=float(c.get("tolerance", 0.05)),
     )
 
 
@@ -234,7 +221,7 @@ class Trainer:
         mined = Triplets.concat()
         if mining:
             t0 = time.perf_counter()
-            emb = embed_images(self.model, self.data.train_images, self.data.test_transform, self.device)
+            emb = embed(self.model, self.data.train_images, self.data.test_transform, device=self.device)
             row["t_embed"] = time.perf_counter() - t0
             if self.spec.miner == "smart":
                 self.miner.kappa = self.current_kappa()
@@ -324,7 +311,7 @@ class Trainer:
         row["train_error"] = training_error(torch.cat(per_triplet)) if per_triplet else math.nan
 
     def evaluate_test(self) -> tuple[dict[str, float], np.ndarray]:
-        emb = embed_images(self.model, self.data.test_images, self.data.test_transform, self.device)
+        emb = embed(self.model, self.data.test_images, self.data.test_transform, device=self.device)
         ev = self.cfg["evaluation"]
         return evaluate(emb, self.data.test_labels, ks=tuple(ev["ks"]), seed=int(ev["seed"])), emb
 
