@@ -11,6 +11,13 @@ PROFILE = load_params(config.get("params", "params.yaml"), config.get("profile")
 PROFILE_NAME = PROFILE["profile"]
 RUNS = runs(PROFILE)
 
+wildcard_constraints:
+    profile=r"[A-Za-z0-9_-]+",
+    dataset=r"[A-Za-z0-9_-]+",
+    run=r"[^/]+",
+    seed=r"\d+",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -22,4 +29,3 @@ rule all:
     default_target: True
     input:
         report=f"results/{PROFILE_NAME}/REPORT.md",
-        baseline=expand("results/{profile}/untrained/{dataset}/metrics.json", profile=PROFILE_NAME, dataset=PROFILE["datasets"]),

@@ -2,7 +2,6 @@ from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
 
-SM = "smartmining"
 PARAMS_FILE = config.get("params", "params.yaml")
 TRAIN_CODE = code_digest()  # training reads most of the package
 REPORT_CODE = code_digest("report", "methods.py", "pipeline.py")

@@ -8,16 +8,16 @@ rule evaluate:
         seed=PROFILE["evaluation"]["seed"],
         ks=" ".join(f"--k {k}" for k in PROFILE["evaluation"]["ks"]),
         code=code_digest("evaluation"),
+    conda:
+        "../envs/smartmining.yaml"
     log:
         "logs/{profile}/evaluate/{dataset}/{run}/seed{seed}.log",
-    wildcard_constraints:
-        seed=r"\d+",
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{SM} evaluate --embeddings {input.embeddings} --labels {input.labels} --out {output}"
+        "smartmining evaluate --embeddings {input.embeddings} --labels {input.labels} --out {output}"
         " {params.ks} --seed {params.seed} > {log} 2>&1"
 
 
@@ -27,7 +27,10 @@ rule baseline:
     output:
         "results/{profile}/untrained/{dataset}/metrics.json",
     params:
+        params_file=PARAMS_FILE,
         code=TRAIN_CODE,
+    conda:
+        "../envs/smartmining.yaml"
     log:
         "logs/{profile}/baseline/{dataset}.log",
     threads: 1
@@ -35,6 +38,6 @@ rule baseline:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{SM} baseline --config {PARAMS_FILE} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --out results/{wildcards.profile}/untrained/{wildcards.dataset}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"

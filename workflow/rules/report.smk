@@ -2,13 +2,17 @@ rule report:
     input:
         evals=[f"runs/{PROFILE_NAME}/{r.folder}/eval.json" for r in RUNS],
         epochs=[f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in RUNS],
+        baselines=[f"results/{PROFILE_NAME}/untrained/{d}/metrics.json" for d in PROFILE["datasets"]],
     output:
         report="results/{profile}/REPORT.md",
         table="results/{profile}/summary.csv",
         curves="results/{profile}/curves.csv",
         metrics="results/{profile}/metrics.json",
     params:
+        params_file=PARAMS_FILE,
         code=REPORT_CODE,
+    conda:
+        "../envs/smartmining.yaml"
     log:
         "logs/{profile}/report.log",
     threads: 1
@@ -16,5 +20,5 @@ rule report:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{SM} report --config {PARAMS_FILE} --profile {wildcards.profile} --runs runs/{wildcards.profile}"
+        "smartmining report --config {params.params_file} --profile {wildcards.profile} --runs runs/{wildcards.profile}"
         " --out results/{wildcards.profile} > {log} 2>&1"
