@@ -1,0 +1,97 @@
+"""The registry of datasets: a name maps to a preparer that builds ``root/manifest.csv``.
+
+A preparer is ``fn(root: Path, **options) -> manifest DataFrame``; it writes any files it needs under
+root (images, classes.csv) and returns the manifest, which ``prepare_dataset`` validates and writes.
+``root/dataset.json`` records the name, the preparer's version and its options (defaults filled in),
+so preparing again with the same ones is a cheap no-op.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from smartmining.atomic import write_json
+from smartmining.data.glyphs import render_glyphs
+from smartmining.data.imagefolder import scan_imagefolder
+from smartmining.data.manifest import write_manifest
+from smartmining.errors import SmartMiningError
+
+Preparer = Callable[..., pd.DataFrame]
+
+DATASETS: dict[str, Preparer] = {}
+_VERSIONS: dict[str, int] = {}
+
+MANIFEST_NAME = "manifest.csv"
+RECORD_NAME = "dataset.json"
+
+
+def register_dataset(name: str, version: int = 1) -> Callable[[Preparer], Preparer]:
+    """Register a preparer under ``name``; bump ``version`` when its output changes."""
+
+    def decorate(preparer: Preparer) -> Preparer:
+        if name in DATASETS:
+            raise SmartMiningError(f"dataset {name!r} is registered twice")
+        DATASETS[name] = preparer
+        _VERSIONS[name] = version
+        return preparer
+
+    return decorate
+
+
+def available_datasets() -> list[str]:
+    return sorted(DATASETS)
+
+
+def _record(name: str, root: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """What dataset.json holds: name, version and options with defaults, in JSON form for comparison."""
+    preparer = DATASETS[name]
+    try:
+        bound = inspect.signature(preparer).bind(root, **options)
+    except TypeError as exc:
+        raise SmartMiningError(f"dataset {name!r}: bad options {sorted(options)} ({exc})") from exc
+    bound.apply_defaults()
+    resolved = dict(bound.arguments)
+    resolved.pop(next(iter(inspect.signature(preparer).parameters)))  # the root itself
+    record = {"dataset": name, "version": _VERSIONS[name], "options": resolved}
+    return json.loads(json.dumps(record, default=str))  # Paths -> str, tuples -> lists
+
+
+def prepare_dataset(name: str, root: Path, **options: Any) -> Path:
+    """Build ``root/manifest.csv`` for dataset ``name`` unless it exists with the same options; return its path."""
+    if name not in DATASETS:
+        raise SmartMiningError(f"unknown dataset {name!r}; known datasets: {available_datasets()}")
+    root = Path(root)
+    manifest_path, record_path = root / MANIFEST_NAME, root / RECORD_NAME
+    record = _record(name, root, options)
+    if manifest_path.is_file() and record_path.is_file():
+        try:
+            if json.loads(record_path.read_text(encoding="utf-8")) == record:
+                return manifest_path
+        except json.JSONDecodeError:
+            pass  # a damaged record: prepare again
+    # Drop the record first: a crash mid-way then never leaves a record beside a stale manifest.
+    record_path.unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = DATASETS[name](root, **options)
+    write_manifest(manifest, manifest_path)
+    write_json(record_path, record)
+    return manifest_path
+
+
+@register_dataset("glyphs", version=1)
+def _prepare_glyphs(root: Path, *, seed: int = 0, n_classes: int = 200, images_per_class: int = 40,
+                    image_size: int = 48, fonts_per_class_min: int = 8) -> pd.DataFrame:
+    return render_glyphs(root, seed=seed, n_classes=n_classes, images_per_class=images_per_class,
+                         image_size=image_size, fonts_per_class_min=fonts_per_class_min)
+
+
+@register_dataset("imagefolder", version=1)
+def _prepare_imagefolder(root: Path, *, source: str, train_classes: list[str] | None = None,
+                         test_classes: list[str] | None = None) -> pd.DataFrame:
+    return scan_imagefolder(Path(source), root, train_classes=train_classes, test_classes=test_classes)
