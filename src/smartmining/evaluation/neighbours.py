@@ -38,8 +38,14 @@ def _l2_normalised(x: np.ndarray) -> np.ndarray:
 
 
 def _sort_rows_by_distance_then_index(dist: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.lexsort((idx, dist), axis=-1)
-    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
+    # FAISS rows are normally in order already; re-sort only the rows that are not (cheap check).
+    out_of_order = (dist[:, 1:] < dist[:, :-1]) | ((dist[:, 1:] == dist[:, :-1]) & (idx[:, 1:] < idx[:, :-1]))
+    rows = np.flatnonzero(out_of_order.any(axis=1))
+    if rows.size:
+        order = np.lexsort((idx[rows], dist[rows]), axis=-1)
+        dist[rows] = np.take_along_axis(dist[rows], order, axis=1)
+        idx[rows] = np.take_along_axis(idx[rows], order, axis=1)
+    return dist, idx
 
 
 def _drop_own_index(dist: np.ndarray, idx: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
