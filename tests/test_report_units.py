@@ -1,0 +1,186 @@
+"""The report's pure pieces: convergence, published numbers, tables, readings, run discovery."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smartmining.config import load_params
+from smartmining.errors import SmartMiningError
+from smartmining.pipeline import runs as pipeline_runs
+from smartmining.methods import PAPER_ROWS
+from smartmining.report import convergence, readings, runs, tables
+from smartmining.report.galleries import montage, pick_epochs
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "PAPER.md"
+
+
+def first_reaching_oracle(values: list[float], fraction: float) -> int | None:
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return None
+    best = max(finite)
+    for i, v in enumerate(values):
+        if not math.isnan(v) and v >= fraction * best:
+            return i
+    return None
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.1, 0.5, 0.9, 0.96, 1.0, 0.98], 3),  # 0.95 of 1.0: 0.9 is short, 0.96 reaches it
+    ([math.nan, 0.2, 0.19, 0.1], 1),
+    ([0.5], 0),
+    ([math.nan, math.nan], None),
+])
+def test_first_reaching_on_hand_made_curves(values: list[float], expected: int | None) -> None:
+    assert convergence.first_reaching(values) == expected
+    assert first_reaching_oracle(values, 0.95) == expected
+
+
+def test_first_reaching_matches_the_oracle_on_random_curves() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        v = rng.random(rng.integers(1, 12)).tolist()
+        frac = float(rng.uniform(0.5, 1.0))
+        assert convergence.first_reaching(v, frac) == first_reaching_oracle(v, frac)
+
+
+def hand_made_curves() -> pd.DataFrame:
+    """Two seeds; the adaptive run levels off at epoch 2, the fixed one climbs until epoch 5."""
+    adaptive = [0.50, 0.78, 0.80, 0.80, 0.79]
+    fixed = [0.30, 0.50, 0.62, 0.70, 0.80]
+    rows = []
+    for run, curve, t in (("smart+global+adaptive", adaptive, 3.0), ("smart+global", fixed, 2.0)):
+        for seed, shift in ((0, -0.01), (1, 0.01)):
+            for e, r1 in enumerate(curve, start=1):
+                rows.append({"dataset": "d", "run": run, "seed": seed, "epoch": e, "recall@1": r1 + shift,
+                             "t_epoch": t + seed})
+    return pd.DataFrame(rows)
+
+
+def test_convergence_epoch_seconds_and_ratio() -> None:
+    conv = convergence.convergence_table(hand_made_curves(), "d", ["smart+global", "smart+global+adaptive"])
+    by = conv.set_index("method")
+    # adaptive mean curve: 0.80 best, 0.76 threshold, reached at epoch 2; fixed: 0.80 best, reached at epoch 5
+    assert by.loc["smart+global+adaptive", "epoch"] == 2
+    assert by.loc["smart+global", "epoch"] == 5
+    # seconds: mean over seeds of cumulative t_epoch (3 s and 4 s an epoch; 2 s and 3 s an epoch)
+    assert by.loc["smart+global+adaptive", "seconds"] == pytest.approx((2 * 3.0 + 2 * 4.0) / 2)
+    assert by.loc["smart+global", "seconds"] == pytest.approx((5 * 2.0 + 5 * 3.0) / 2)
+    assert by.loc["smart+global", "best_r1"] == pytest.approx(0.80)
+    ratio = convergence.adaptive_ratio(conv)
+    assert ratio["epoch_ratio"] == pytest.approx(2 / 5)
+    assert ratio["seconds_ratio"] == pytest.approx(7.0 / 12.5)
+    text = " ".join(readings.controller(conv, ratio, pd.DataFrame(columns=["dataset", "run", "metric"]), "d"))
+    assert "at epoch 2 (7.0 s)" in text and "ratio 0.40 in epochs" in text and "converges faster" in text
+
+
+def test_mean_curve_band_is_min_max_over_seeds() -> None:
+    mc = convergence.mean_curve(hand_made_curves(), "d", "smart+global")
+    assert mc["min"].tolist() == pytest.approx([0.29, 0.49, 0.61, 0.69, 0.79])
+    assert mc["max"].tolist() == pytest.approx([0.31, 0.51, 0.63, 0.71, 0.81])
+    assert mc["seconds"].tolist() == pytest.approx([2.5, 5.0, 7.5, 10.0, 12.5])
+
+
+def paper_tables(text: str) -> dict[tuple[str, str], list[float]]:
+    """Section 8 of PAPER.md: {(dataset, method): [nmi, r1, r2, r4, r8]}."""
+    section = text.split("## 8.")[1].split("## 9.")[0]
+    out, dataset = {}, None
+    for line in section.splitlines():
+        if line.startswith("CUB"):
+            dataset = "cub200"
+        elif line.startswith("Cars"):
+            dataset = "cars196"
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and re.fullmatch(r"[\d.]+", cells[1]):
+            out[(dataset, cells[0])] = [float(c) for c in cells[1:]]
+    return out
+
+
+def test_published_csv_matches_the_paper() -> None:
+    pub = tables.load_published().set_index(["dataset", "method"])
+    # typed from PAPER.md section 8, checked whether or not shared/ sits beside the clone
+    assert pub.loc[("cub200", "Triplet + FANNG + Global + Adaptive"), "r1"] == pytest.approx(49.78)
+    assert pub.loc[("cars196", "Semi-hard (FaceNet)"), "nmi"] == pytest.approx(53.35)
+    assert pub.loc[("cars196", "Triplet + FANNG + Global + Adaptive"), "r8"] == pytest.approx(90.19)
+    assert pub.loc[("cub200", "Clustering"), "r2"] == pytest.approx(61.44)
+    assert len(pub) == 16
+    assert set(pub.index.get_level_values("method")) >= set(PAPER_ROWS.values())
+    if PAPER.is_file():  # the full check where the specification is at hand
+        parsed = paper_tables(PAPER.read_text(encoding="utf-8"))
+        assert len(parsed) == 16 and set(parsed) == set(pub.index)
+        for key, values in parsed.items():
+            assert pub.loc[key, ["nmi", "r1", "r2", "r4", "r8"]].tolist() == pytest.approx(values), key
+
+
+def test_results_table_has_no_published_match_for_methods_the_paper_lacks() -> None:
+    summary = pd.DataFrame([("cub200", "random", "recall@1", 0.3, 0.01, 2), ("cub200", "semihard", "recall@1", 0.5, 0.02, 2)],
+                           columns=["dataset", "run", "metric", "mean", "std", "n_seeds"])
+    t = tables.results_table(summary, tables.load_published(), "cub200", ["random", "semihard", "hard"]).set_index("paper_row")
+    assert math.isnan(t.loc["", "diff_recall@1"]) and t.loc["", "method"] == "random"
+    assert t.loc["Semi-hard (FaceNet)", "diff_recall@1"] == pytest.approx(50.0 - 42.59)
+    assert t.loc["Semi-hard (FaceNet)", "recall@1_std"] == pytest.approx(2.0)
+    assert "hard" not in set(t["method"])  # no logs, no row
+    assert len(t) == 2 + 7  # our two methods, then the seven other published rows
+
+
+def test_markdown_and_latex_escape() -> None:
+    df = pd.DataFrame({"Method": ["a|b", "x_y"], "R@1": ["49.78 ± 1.00", "50%"]})
+    md = tables.to_markdown(df)
+    assert "a\\|b" in md and md.count("\n") == 4
+    tex = tables.to_latex(df, "cap_1")
+    assert r"x\_y" in tex and r"49.78 $\pm$ 1.00" in tex and r"50\%" in tex and r"\caption{cap\_1}" in tex
+
+
+def test_summarise_uses_the_sample_std() -> None:
+    finals = pd.DataFrame([("d", "m", s, "nmi", v, "eval.json") for s, v in enumerate([0.2, 0.4, 0.9])],
+                          columns=["dataset", "run", "seed", "metric", "value", "source"])
+    row = tables.summarise(finals).iloc[0]
+    assert row["mean"] == pytest.approx(0.5) and row["n_seeds"] == 3
+    assert row["std"] == pytest.approx(math.sqrt(((0.3) ** 2 + 0.1 ** 2 + 0.4 ** 2) / 2))
+    assert tables.nested_metrics(tables.summarise(finals)) == {"d": {"m": {"nmi": pytest.approx(0.5)}}}
+
+
+def test_compare_says_when_the_difference_is_within_the_seeds_spread() -> None:
+    summary = pd.DataFrame([("d", "smart", "recall@1", 0.52, 0.03, 3), ("d", "semihard", "recall@1", 0.50, 0.01, 3)],
+                           columns=["dataset", "run", "metric", "mean", "std", "n_seeds"])
+    s = readings.compare(summary, "d", "smart", "semihard")
+    assert s.startswith("`smart` beats `semihard` on R@1") and "+2.00 points" in s and "not a clear difference" in s
+    assert readings.compare(summary, "d", "smart", "random") is None
+    assert readings.trend(np.array([0.6, 0.1, 0.2]), np.array([3.0, 1.0, 2.0])) == "rises"
+    assert readings.trend(np.array([1, 2, 3]), np.array([3.0, 1.0, 2.0])) == "has no monotone trend"
+
+
+def test_expected_runs_match_the_pipeline_and_tolerate_missing_sweeps() -> None:
+    cfg = load_params(REPO / "params.yaml", "smoke")
+    assert runs.expected_runs(cfg) == pipeline_runs(cfg)
+    cfg = {**cfg, "sweeps": {}}
+    assert all(not r.name.startswith("sweep-") for r in runs.expected_runs(cfg))
+    assert runs.sweep_point("sweep-fraction-0.2") == runs.SweepPoint("fraction", 0.2)
+    assert runs.sweep_point("smart+global") is None
+
+
+def test_bad_epochs_csv_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "epochs.csv"
+    path.write_text("epoch,loss\n1,0.5\n")
+    with pytest.raises(SmartMiningError, match=r"epochs\.csv: missing column\(s\) \['recall@1'\]"):
+        runs.read_epochs_csv(path)
+    bad = tmp_path / "eval.json"
+    bad.write_text("{not json")
+    with pytest.raises(SmartMiningError, match="eval.json: not valid JSON"):
+        runs.final_metrics(tmp_path, None)
+
+
+def test_gallery_helpers() -> None:
+    assert pick_epochs([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]) == [3, 7, 12, 16]
+    assert pick_epochs([5, 2]) == [2, 5]
+    tile = np.zeros((4, 4, 3), dtype=np.uint8)
+    m = montage([[tile] * 6, [tile] * 6], size=4, gap=2)
+    assert m.shape == (2 * 4 + 2, 6 * 4 + 8 * 2, 3)
+    assert (m == 0).sum() == 12 * 16 * 3  # every tile drawn, none overlapping
