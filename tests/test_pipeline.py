@@ -1,0 +1,146 @@
+"""The pipeline as a user runs it: Snakemake on the smoke profile, dry runs of the others, bad params."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smartmining.config import load_params
+from smartmining.pipeline import code_digest, digest, resolve_run, run_config, runs
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "workflow", "params.yaml")
+
+
+def make_project(dest: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(cwd: Path, *args: str) -> dict[str, int]:
+    """Job counts by rule from a dry run's summary table."""
+    out = snakemake(cwd, "-n", *args).stdout
+    counts: dict[str, int] = {}
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("job ") and "count" in line)
+    for line in lines[start + 2:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("project"))
+    snakemake(project, "all", "--config", "profile=smoke")
+    return project
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_end_to_end_and_writes_tables_and_figures(smoke_project: Path) -> None:
+    results = smoke_project / "results" / "smoke"
+    assert (results / "REPORT.md").stat().st_size > 500
+    assert list(results.rglob("*.png")) and list(results.rglob("*.csv"))
+    cfg = load_params(ROOT / "params.yaml", "smoke")
+    for run in runs(cfg):
+        folder = smoke_project / "runs" / "smoke" / run.folder
+        for name in ("epochs.csv", "metrics.json", "eval.json", "test_embeddings.npy", "provenance.json"):
+            assert (folder / name).exists(), folder / name
+    assert (smoke_project / "logs" / "smoke" / "report.log").exists()
+
+
+@pytest.mark.slow
+def test_a_second_run_does_nothing_and_is_quick(smoke_project: Path) -> None:
+    start = time.perf_counter()
+    proc = snakemake(smoke_project, "all", "--config", "profile=smoke")
+    elapsed = time.perf_counter() - start
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert elapsed < 60  # generous: the target (under 15 s) is measured by benchmarks/bench_pipeline.py
+
+
+@pytest.mark.slow
+def test_changing_one_methods_parameter_reruns_only_its_runs(smoke_project: Path) -> None:
+    params = yaml.safe_load((smoke_project / "params.yaml").read_text())
+    params["profiles"]["smoke"]["train"]["semihard_per_class"] = 3  # read by semi-hard runs only
+    (smoke_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        counts = planned_jobs(smoke_project, "all", "--config", "profile=smoke")
+    finally:
+        shutil.copy2(ROOT / "params.yaml", smoke_project / "params.yaml")
+    assert counts.get("train") == 1 and counts.get("evaluate") == 1 and counts.get("report") == 1
+    assert "prepare" not in counts and "baseline" not in counts
+
+
+def test_dry_runs_of_the_cpu_and_paper_profiles_list_the_expected_jobs(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    for profile in ("cpu", "paper"):
+        cfg = load_params(ROOT / "params.yaml", profile)
+        matrix = len(cfg["datasets"]) * len(cfg["methods"]) * len(cfg["seeds"])
+        sweeps = len(cfg["datasets"]) * sum(
+            len(s["values"]) * len(s["seeds"]) for s in cfg["sweeps"].values()
+        )
+        counts = planned_jobs(project, "all", "--config", f"profile={profile}")
+        assert counts["train"] == matrix + sweeps == len(runs(cfg))
+        assert counts["evaluate"] == counts["train"]
+        assert counts["prepare"] == len(cfg["datasets"]) and counts["report"] == 1
+
+
+def test_the_slurm_profile_parses_and_asks_one_gpu_per_training_job(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    slurm = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    assert slurm["executor"] == "slurm" and slurm["set-resources"]["train"]["gpu"] == 1
+    proc = snakemake(project, "-n", "--workflow-profile", "workflow/profiles/slurm", "all", "--config", "profile=paper")
+    assert "train" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p["profiles"]["cpu"].update(unknown_key=1), "unknown_key"),
+        (lambda p: p["profiles"]["cpu"]["train"].update(epochs=-1), "train.epochs"),
+        (lambda p: p["profiles"]["cpu"].update(methods=["random", "magic"]), "'magic' is not one of"),
+    ],
+)
+def test_a_bad_params_yaml_stops_the_pipeline_with_a_message_naming_it(tmp_path: Path, mutate, message: str) -> None:
+    project = make_project(tmp_path)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    mutate(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = snakemake(project, "-n", "all", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_run_cache_keys_depend_only_on_what_the_run_reads() -> None:
+    cfg = load_params(ROOT / "params.yaml", "cpu")
+    other = load_params(ROOT / "params.yaml", "cpu", ["mining.kappa=4", "controller.target_error=0.6"])
+    key = lambda c, m: digest(run_config(c, "glyphs", *resolve_run(c, m)))  # noqa: E731
+    assert key(cfg, "random") == key(other, "random")
+    assert key(cfg, "semihard") == key(other, "semihard")
+    assert key(cfg, "smart") != key(other, "smart")  # fixed kappa changed
+    assert key(cfg, "smart+global+adaptive") != key(other, "smart+global+adaptive")  # target changed
+    assert key(cfg, "sweep-kappa-4") == key(other, "sweep-kappa-4")  # the sweep sets kappa itself
+    assert resolve_run(cfg, "sweep-fraction-0.2") == ("smart+global+adaptive", ["train.mined_fraction=0.2"])
+
+
+def test_code_digest_changes_with_the_code_it_covers() -> None:
+    assert code_digest("report") != code_digest("training")
+    assert len(code_digest()) == 16
