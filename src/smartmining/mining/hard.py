@@ -36,13 +36,14 @@ def hard_triplets(embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarra
     with torch.no_grad():
         for start in range(0, len(anchors), chunk_size):
             rows = torch.from_numpy(anchors[start : start + chunk_size])
-            d2 = sq_norm[rows, None] + sq_norm[None, :] - 2.0 * (x[rows] @ x.T)
+            # ||x||^2 - 2 a.x: the anchor's own ||a||^2 is constant along its row, so it cannot change the picks.
+            d2 = torch.addmm(sq_norm.expand(len(rows), -1), x[rows], x.T, alpha=-2.0)
             same = lab[rows, None] == lab[None, :]
-            own = torch.zeros_like(same)
-            own[torch.arange(len(rows)), rows] = True
             stop = start + len(rows)
-            positives[start:stop] = torch.where(same & ~own, d2, -torch.inf).argmax(1).numpy()
-            negatives[start:stop] = torch.where(same, torch.inf, d2).argmin(1).numpy()
+            negatives[start:stop] = d2.masked_fill(same, torch.inf).argmin(1).numpy()
+            d2.masked_fill_(~same, -torch.inf)
+            d2[torch.arange(len(rows)), rows] = -torch.inf
+            positives[start:stop] = d2.argmax(1).numpy()
     return Triplets(anchors, positives, negatives, np.zeros(len(anchors), dtype=bool))
 
 

@@ -20,13 +20,16 @@ _REJECTION_ROUNDS = 32
 
 
 def _outside_positives(
-    labels: np.ndarray, anchors: np.ndarray, lists: np.ndarray, rng: np.random.Generator
+    labels: np.ndarray, anchors: np.ndarray, lists: np.ndarray, listed_mates: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """Per anchor, a uniformly drawn member of its class that is neither the anchor nor in its list; -1 if none."""
+    """Per anchor, a uniformly drawn member of its class that is neither the anchor nor in its list; -1 if none.
+
+    ``listed_mates``: how many of the anchor's class mates its list holds (all of them: none outside).
+    """
     blocks = ClassBlocks(labels)
     start, size = blocks.start[anchors], blocks.size[anchors]
     out = np.full(len(anchors), -1, dtype=np.int64)
-    todo = np.arange(len(anchors))
+    todo = np.flatnonzero(listed_mates < size - 1)
     # Rejection sampling over the class block: cheap while the list holds a minority of the class.
     for _ in range(_REJECTION_ROUNDS):
         if todo.size == 0:
@@ -66,14 +69,15 @@ def smart_triplets(
 ) -> tuple[Triplets, dict[str, float]]:
     """Algorithm 1 for every anchor; returns n_per_anchor triplets per anchor (anchor-major) and stats.
 
-    ``nbr_idx``/``nbr_sqdist`` (rows per anchor, or per point when N rows) are sorted nearest first;
-    id -1 (missing) and the anchor itself are ignored. ``embeddings`` is only checked for shape (the
-    lists carry the distances) and may be None. Per anchor, p1 = nearest listed positive; a neighbour
+    ``nbr_idx``/``nbr_sqdist`` rows (one per anchor, in order; else one per point, N rows) are sorted
+    nearest first; id -1 (missing) and the anchor itself are ignored. ``embeddings`` is only checked
+    for shape (the lists carry the distances) and may be None. Per anchor, p1 = nearest listed positive; a neighbour
     qualifies only if its squared distance is > kappa * that of p1 (eq. 6) and it comes after p1.
     Triplet t takes n = the t-th qualifying negative and p = the first qualifying positive listed after
     n; if none, a random member of a's class outside the list. Random triplets (is_random) are emitted
-    where the list holds no positive, no unused negative is left, or no positive exists outside the
-    list when one is needed (our choice: the triplet could not have d(a,n) < d(a,p)).
+    where the list holds no positive, no unused negative is left, or a positive from outside is needed
+    but the list already holds the whole class (our choice: then n is farther than every positive, so
+    no triplet with d(a,n) < d(a,p) exists for this n or any later one).
     stats: n_triplets, random_fallbacks (= empty_neg + no_positive_in_list + no_outside_positive),
     outside_positives, mean_neg_len, mean_pos_len (qualifying negatives/positives per anchor).
     """
@@ -90,6 +94,8 @@ def smart_triplets(
     if idx.size and idx.max() >= n_points:
         raise SmartMiningError(f"nbr_idx holds ids >= N = {n_points}")
     m, k = idx.shape
+    if k == 0:
+        raise SmartMiningError("nbr_idx must hold at least one neighbour per row (k >= 1)")
     rows = np.arange(m)
 
     listed = (idx >= 0) & (idx != anchors[:, None])
@@ -102,7 +108,7 @@ def smart_triplets(
     neg = other & qualifies
     pos = same & qualifies
     neg_seen = np.cumsum(neg, axis=1, dtype=np.int32)  # negatives up to each column (valid ranges)
-    n_neg = neg_seen[:, -1] if k else np.zeros(m, dtype=np.int32)
+    n_neg = neg_seen[:, -1]
 
     a_out = np.repeat(anchors, n_per_anchor).reshape(m, n_per_anchor)
     p_out = np.full((m, n_per_anchor), -1, dtype=np.int64)
@@ -119,7 +125,7 @@ def smart_triplets(
         need_outside[:, t] = live & ~found
 
     need_r, need_t = np.nonzero(need_outside)
-    drawn = _outside_positives(labels, anchors[need_r], idx[need_r], rng)
+    drawn = _outside_positives(labels, anchors[need_r], idx[need_r], same.sum(1)[need_r], rng)
     p_out[need_r, need_t] = drawn
     no_outside = need_outside & (p_out < 0)
     empty_neg = has_pos[:, None] & (n_neg[:, None] <= np.arange(n_per_anchor))

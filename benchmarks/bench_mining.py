@@ -1,0 +1,167 @@
+"""Smart mining (index + k-NN lists + Algorithm 1) against exhaustive hard mining, as N grows.
+
+    PYTHONPATH=src python benchmarks/bench_mining.py [--quick] [--k 200] [--json out.json]
+
+Data: N unit vectors in d = 64 with N/40 classes. Trained embeddings cluster by class on a
+low-dimensional manifold, so the classes are Gaussian blobs in a 16-d latent space, mapped into
+64-d by a random orthonormal basis with a little isotropic noise, then L2-normalised. (Uniform random
+vectors, with no neighbour structure at all, are the worst case for approximate indexes.)
+
+Each cell is the median of several runs where one run takes under --repeat-below seconds, else one
+run. A cell whose predicted time (from the previous size, at the method's expected growth) exceeds
+--budget is not run: it is extrapolated and marked "~". Peak memory is the growth of the process's
+resident set during the call, sampled every 5 ms (it sees FAISS's and torch's native allocations).
+Growth exponents are log-log slopes from 20k to 200k (the two largest sizes in --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from smartmining.atomic import write_json
+from smartmining.mining import HardMiner, SmartMiner, valid_anchors
+
+EXPECTED_EXPONENT = {"hard": 2.0, "smart-flat": 2.0, "smart-hnsw": 1.3, "smart-ivf": 1.5}
+
+
+def clustered_embeddings(n: int, seed: int, d: int = 64, latent: int = 16, spread: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n_classes = max(2, n // 40)
+    centres = rng.standard_normal((n_classes, latent))
+    labels = rng.integers(0, n_classes, n)
+    basis, _ = np.linalg.qr(rng.standard_normal((d, latent)))
+    x = (centres[labels] + spread * rng.standard_normal((n, latent))) @ basis.T + 0.05 * rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(call: Callable[[], object]) -> tuple[float, float]:
+    """(seconds, peak resident-set growth in MiB) of one call."""
+    base = peak = _rss_bytes()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, _rss_bytes())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    return seconds, (max(peak, _rss_bytes()) - base) / 2**20
+
+
+def make_miner(method: str, args: argparse.Namespace):
+    if method == "hard":
+        return HardMiner(chunk_size=1024)
+    kind = method.split("-", 1)[1]
+    return SmartMiner(kappa=args.kappa, k=args.k, index=kind, recall_sample=args.recall_sample)
+
+
+def run_cell(method: str, n: int, args: argparse.Namespace) -> dict:
+    x, labels = clustered_embeddings(n, seed=args.seed)
+    anchors = valid_anchors(labels)
+    miner = make_miner(method, args)
+    times, peaks = [], []
+    while True:
+        seconds, peak = measure(lambda: miner.mine(x, labels, anchors, np.random.default_rng(args.seed)))
+        times.append(seconds)
+        peaks.append(peak)
+        if seconds > args.repeat_below or len(times) >= args.repeats:
+            break
+    stats = miner.stats
+    return {
+        "method": method,
+        "N": n,
+        "seconds": statistics.median(times),
+        "runs": len(times),
+        "peak_mib": max(peaks),
+        "t_index": stats.get("t_index", float("nan")),
+        "t_select": stats.get("t_select", float("nan")),
+        "recall": stats.get("recall", float("nan")),
+        "random_frac": stats.get("random_fallbacks", 0.0) / max(1, len(anchors)),
+        "grown": stats.get("grown_anchors", 0.0),
+        "extrapolated": False,
+    }
+
+
+def slope(rows: list[dict], lo: int, hi: int) -> tuple[float, bool]:
+    by_n = {r["N"]: r for r in rows}
+    a, b = by_n[lo], by_n[hi]
+    return math.log(b["seconds"] / a["seconds"]) / math.log(hi / lo), a["extrapolated"] or b["extrapolated"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N = 2k, 5k only")
+    parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")], default=None)
+    parser.add_argument("--methods", default="hard,smart-flat,smart-hnsw", help="comma list; also smart-ivf")
+    parser.add_argument("--k", type=int, default=200, help="neighbour list length (default 200)")
+    parser.add_argument("--kappa", type=float, default=4.0)
+    parser.add_argument("--recall-sample", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeat-below", type=float, default=10.0, help="repeat only runs shorter than this (s)")
+    parser.add_argument("--budget", type=float, default=120.0, help="skip and extrapolate cells predicted longer (s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or ([2_000, 5_000] if args.quick else [5_000, 20_000, 60_000, 200_000])
+    methods = args.methods.split(",")
+    print(f"# bench_mining: d=64, N/40 classes, k={args.k}, kappa={args.kappa}, cpus={os.cpu_count()}, "
+          f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
+
+    rows: list[dict] = []
+    for method in methods:
+        previous = None
+        for n in sizes:
+            if previous is not None:
+                predicted = previous["seconds"] * (n / previous["N"]) ** EXPECTED_EXPONENT[method]
+                if predicted > args.budget:
+                    row = {**previous, "N": n, "seconds": predicted, "runs": 0, "extrapolated": True}
+                    row.update(peak_mib=float("nan"), t_index=float("nan"), t_select=float("nan"), recall=float("nan"))
+                    rows.append(row)
+                    previous = row
+                    continue
+            previous = run_cell(method, n, args)
+            rows.append(previous)
+            print(f"  {method:11s} N={n:>7,d} {previous['seconds']:8.2f} s", file=sys.stderr, flush=True)
+
+    header = f"{'method':11s} {'N':>8s} {'time s':>9s} {'runs':>4s} {'index s':>8s} {'select s':>8s} {'recall':>6s} {'peak MiB':>8s} {'random':>6s} {'grown':>6s}"
+    print(header)
+    for r in rows:
+        mark = "~" if r["extrapolated"] else " "
+        print(f"{r['method']:11s} {r['N']:>8,d} {mark}{r['seconds']:8.2f} {r['runs']:>4d} {r['t_index']:8.2f} "
+              f"{r['t_select']:8.2f} {r['recall']:6.3f} {r['peak_mib']:8.0f} {r['random_frac']:6.2f} {r['grown']:6.0f}")
+    lo, hi = (sizes[-2], sizes[-1]) if len(sizes) < 4 else (20_000, sizes[-1])
+    print(f"\ngrowth exponent (log-log slope of time, N = {lo:,} -> {hi:,}; ~ = uses extrapolated cells):")
+    for method in methods:
+        value, approx = slope([r for r in rows if r["method"] == method], lo, hi)
+        print(f"  {method:11s} {'~' if approx else ' '}{value:.2f}")
+    by = {(r["method"], r["N"]): r for r in rows}
+    for n in sizes:
+        if ("hard", n) in by and ("smart-hnsw", n) in by:
+            ratio = by["hard", n]["seconds"] / by["smart-hnsw", n]["seconds"]
+            print(f"  N = {n:>7,d}: exhaustive hard / smart-hnsw = {ratio:.1f}x")
+    if args.json:
+        write_json(args.json, {"args": vars(args), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
