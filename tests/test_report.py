@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from smartmining.errors import SmartMiningError
 from smartmining.report import build_report
 from smartmining.report.runs import METRICS
 
@@ -46,7 +47,7 @@ def epoch_rows(run: str, seed: int) -> pd.DataFrame:
             "epoch": e, "loss": 1.0 / e, "loss_triplet": 0.8 / e, "loss_global": 0.2 / e,
             "train_error": 0.9 - 0.1 * e + 0.01 * seed, "kappa": (16.0 / e if "adaptive" in run else 16.0) if run != "semihard" else math.nan,
             "mined_fraction": 0.5 if mining else 0.0, "n_triplets": N_TRAIN, "n_mined": 6 if mining else 0,
-            "random_fallbacks": 0, "lr": 0.001, "t_embed": 0.1 if mining else 0.0, "t_index": 0.01 if mining else 0.0,
+            "random_fallbacks": 3 if mining else 0, "lr": 0.001, "t_embed": 0.1 if mining else 0.0, "t_index": 0.01 if mining else 0.0,
             "t_mine": 0.02 if mining else 0.0, "t_train": 1.0, "t_eval": 0.3, "t_epoch": 1.5 + 0.1 * seed,
             "index": "flat" if mining else "", "index_recall": 1.0 if mining else math.nan,
             "recall@1": r1, "recall@2": r1 + 0.05, "recall@4": r1 + 0.1, "recall@8": r1 + 0.15,
@@ -162,6 +163,7 @@ def test_convergence_table_and_readings(built: dict) -> None:
     assert "Best κ by final R@1: 16" in text
     assert "Final R@1 rises with the mined fraction" in text
     assert "Index `flat`" in text and "The untrained network reaches R@1 10.00" in text
+    assert "fell back to random ones (over all epochs and seeds): `smart+global` 50%" in text
 
 
 def test_report_links_resolve(built: dict) -> None:
@@ -191,3 +193,9 @@ def test_runs_without_logs_are_listed_not_fatal(tmp_path: Path) -> None:
     (runs_dir / "glyphs" / "semihard" / "seed1" / "epochs.csv").unlink()
     text = build_report(cfg, runs_dir, out_dir, data_root).read_text()
     assert "Runs found: 3 of 4" in text and "`glyphs/semihard/seed1`" in text
+
+
+def test_no_run_logs_at_all_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = make_cfg(["glyphs"], ["semihard"], [0], sweeps=False)
+    with pytest.raises(SmartMiningError, match=r"no epochs\.csv of any of the profile's 1 runs .*glyphs/semihard/seed0"):
+        build_report(cfg, tmp_path / "runs", tmp_path / "out", tmp_path / "data")

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from smartmining import atomic
+from smartmining.errors import SmartMiningError
 from smartmining.pipeline import Run
 from smartmining.report import convergence, figures, galleries, readings, runs, tables
 
@@ -131,7 +132,8 @@ def dataset_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, ctx: dict
                 "only, with no difference column, since numbers on different data are not comparable.", "")
 
     doc.add("### Setup read from the logs", "")
-    doc.bullets(readings.index_used(curves, dataset) + readings.untrained_floor(summary, dataset, methods))
+    doc.bullets(readings.index_used(curves, dataset) + readings.random_fallbacks(curves, dataset)
+                + readings.untrained_floor(summary, dataset, methods))
 
     doc.add("### Convergence (95% of the best mean R@1)", "")
     conv = convergence.convergence_table(curves, dataset, methods)
@@ -214,6 +216,9 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     expected = runs.expected_runs(cfg)
     curves, missing = runs.read_curves(runs_dir, expected)
     present = [r for r in expected if r not in set(missing)]
+    if not present:  # most likely a wrong --runs folder: an empty report would hide it
+        raise SmartMiningError(f"{runs_dir}: no epochs.csv of any of the profile's {len(expected)} runs "
+                               f"(expected e.g. {runs_dir / expected[0].folder / 'epochs.csv'}); train them first")
     finals = runs.read_finals(runs_dir, present, curves)
     untrained = runs.read_untrained(out_dir, list(cfg["datasets"]))
     frames = [f for f in (finals, untrained) if not f.empty]

@@ -195,7 +195,8 @@ def fig_tsne(embeddings: np.ndarray, labels: np.ndarray, title: str, *, max_poin
         xy = tsne.fit_transform(x)
     classes, codes = np.unique(y, return_inverse=True)
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="hsv" if len(classes) > 20 else "tab20", s=6, alpha=0.8, lw=0)
+    ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap="hsv" if len(classes) > 20 else "tab20", s=6 if len(x) > 500 else 16,
+               alpha=0.8, lw=0)
     ax.set(xticks=[], yticks=[], title=f"{title} ({len(x)} points, {len(classes)} classes)")
     return fig
 

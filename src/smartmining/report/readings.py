@@ -135,3 +135,16 @@ def index_used(curves: pd.DataFrame, dataset: str) -> list[str]:
         out.append(f"Index `{name}` in {len(d)} mining epochs ({runs}): recall against exact search "
                    f"mean {r.mean():.3f}, min {r.min():.3f}.")
     return out
+
+
+def random_fallbacks(curves: pd.DataFrame, dataset: str) -> list[str]:
+    """Share of the mined triplets per run that fell back to random ones (no triplet met kappa)."""
+    sel = curves[curves["dataset"] == dataset]
+    if not {"n_mined", "random_fallbacks"} <= set(sel.columns):
+        return []
+    sums = sel.groupby("run")[["n_mined", "random_fallbacks"]].sum()
+    sums = sums[sums["n_mined"] > 0]
+    if sums.empty:
+        return []
+    parts = ", ".join(f"`{run}` {100 * r.random_fallbacks / r.n_mined:.0f}%" for run, r in sums.iterrows())
+    return [f"Mined triplets that fell back to random ones (over all epochs and seeds): {parts}."]
