@@ -137,5 +137,5 @@ def _source_files(node):  # type: ignore[no-untyped-def]
             continue
         if child.is_dir():
             yield from _source_files(child)
-        elif child.name.endswith((".py", ".yaml", ".json")):
+        elif child.name.endswith((".py", ".yaml", ".json", ".csv")):
             yield child
