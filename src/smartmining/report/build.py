@@ -88,6 +88,15 @@ def write_data_files(out_dir: Path, summary: pd.DataFrame, curves: pd.DataFrame)
     atomic.write_text(out_dir / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     atomic.write_text(out_dir / "curves.csv", curves.to_csv(index=False, float_format="%.6g"))
     atomic.write_json(out_dir / "metrics.json", tables.nested_metrics(summary))
+    atomic.write_text(out_dir / "recall_at_1.csv", recall_wide(curves).to_csv(float_format="%.6g"))
+
+
+def recall_wide(curves: pd.DataFrame) -> pd.DataFrame:
+    """Mean R@1 per epoch, one column per run (``dataset/run`` where there are several datasets): `dvc plots`."""
+    mean = curves.groupby(["dataset", "run", "epoch"])["recall@1"].mean().reset_index()
+    several = mean["dataset"].nunique() > 1
+    mean["column"] = mean["dataset"] + "/" + mean["run"] if several else mean["run"]
+    return mean.pivot(index="epoch", columns="column", values="recall@1").rename_axis(columns=None)
 
 
 def sweep_table(sweep: pd.DataFrame, label: str) -> pd.DataFrame:
