@@ -152,3 +152,32 @@ def test_batch_and_k_larger_than_the_data_are_refused(smoke_profile: dict, smoke
         run(apply_overrides(smoke_profile, ["train.batch_triplets=100000"]), smoke_data, tmp_path, method="random")
     with pytest.raises(SmartMiningError, match="mining.k = 5000 must be smaller"):
         run(apply_overrides(smoke_profile, ["mining.k=5000"]), smoke_data, tmp_path, method="smart")
+
+
+def test_restart_if_changed_trains_afresh_with_the_new_parameters(
+    full_run: Path, smoke_profile: dict, smoke_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from smartmining.config import apply_overrides
+
+    shutil.copytree(full_run, tmp_path / "run")
+    changed = apply_overrides(smoke_profile, ["train.epochs=1"])
+    loop.train(changed, "glyphs", "smart+global+adaptive", 0, tmp_path / "run", smoke_data, progress=False,
+               restart_if_changed=True)
+    assert len(pd.read_csv(tmp_path / "run" / "epochs.csv")) == 1
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 1
+
+
+def test_outputs_removed_by_a_pipeline_are_written_again_from_a_finished_checkpoint(
+    full_run: Path, smoke_profile: dict, smoke_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.copytree(full_run, tmp_path / "run")
+    for name in ("epochs.csv", "metrics.json", "test_embeddings.npy", "test_labels.npy"):
+        (tmp_path / "run" / name).unlink()
+    run(smoke_profile, smoke_data, tmp_path / "run")
+    for name in ("epochs.csv", "metrics.json", "test_embeddings.npy", "test_labels.npy"):
+        assert (tmp_path / "run" / name).exists()
+    pd.testing.assert_frame_equal(pd.read_csv(full_run / "epochs.csv"), pd.read_csv(tmp_path / "run" / "epochs.csv"))

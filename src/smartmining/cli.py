@@ -112,9 +112,11 @@ def methods() -> None:
               help="Prepared dataset folder [default: data/PROFILE/DATASET].")
 @click.option("--quiet", is_flag=True, help="No progress bars (for pipelines).")
 @click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and train from scratch.")
+@click.option("--restart-if-changed", is_flag=True,
+              help="Train from scratch when the checkpoint was written with other parameters (else: an error).")
 @user_errors
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
-          out: Path, data_dir: Path | None, quiet: bool, restart: bool) -> None:
+          out: Path, data_dir: Path | None, quiet: bool, restart: bool, restart_if_changed: bool) -> None:
     """Train one (dataset, method, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
     from smartmining.pipeline import resolve_run
     from smartmining.training.loop import train as train_run
@@ -122,7 +124,8 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
     cfg = load(config_path, profile, overrides)
     resolve_run(cfg, method)
     data_dir = data_dir or Path("data") / cfg["profile"] / dataset
-    final = train_run(cfg, dataset, method, seed, out, data_dir, progress=not quiet, restart=restart)
+    final = train_run(cfg, dataset, method, seed, out, data_dir, progress=not quiet, restart=restart,
+                      restart_if_changed=restart_if_changed)
     click.echo(json.dumps(final, indent=2))
 
 

@@ -23,4 +23,4 @@ rule train:
     shell:
         "smartmining train --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --method {wildcards.run} --seed {wildcards.seed} --out {params.out}"
-        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --quiet > {log} 2>&1"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --quiet --restart-if-changed > {log} 2>&1"

@@ -151,9 +151,10 @@ def check_finite(value: torch.Tensor, what: str, epoch: int, batch: int) -> None
 class Trainer:
     """One run. Holds the model, optimiser, miner, controller and the per-epoch log."""
 
-    def __init__(self, cfg: dict[str, Any], method: str, seed: int, data: RunData, out: Path, *, progress: bool = True):
+    def __init__(self, cfg: dict[str, Any], method: str, seed: int, data: RunData, out: Path, *, progress: bool = True,
+                 restart_if_changed: bool = False):
         self.cfg, self.spec, self.seed, self.data, self.out = cfg, get_method(method), seed, data, Path(out)
-        self.progress = progress
+        self.progress, self.restart_if_changed = progress, restart_if_changed
         t = cfg["train"]
         torch.set_num_threads(int(t["threads"]))
         self.device = resolve_device(t["device"])
@@ -342,6 +343,9 @@ class Trainer:
         epochs = int(self.cfg["train"]["epochs"])
         ckpt_path = self.out / CHECKPOINT_NAME
         state = load_checkpoint(ckpt_path)
+        if state is not None and self.restart_if_changed and not same_run(state, self.cfg, self.spec.name, self.seed):
+            log.warning("%s: the parameters changed since the checkpoint was written; training afresh", ckpt_path)
+            state = None
         if state is not None:
             check_resumable(state, self.cfg, self.spec.name, self.seed, ckpt_path)
             self.load_state(state)
@@ -357,6 +361,7 @@ class Trainer:
             bar.set_postfix({k: f"{self.rows[-1].get(k, math.nan):.3f}" for k in ("loss", "train_error", "recall@1")})
         if emb is None:  # finished earlier (or resumed after the last epoch): embed again for the outputs
             _, emb = self.evaluate_test()
+            self.write_epochs()  # a pipeline may have removed the outputs before rerunning the job
         final = {k: v for k, v in self.rows[-1].items() if k.startswith(("recall@", "nmi", "map@r", "r_precision"))}
         atomic.write_npy(self.out / "test_embeddings.npy", emb)
         atomic.write_npy(self.out / "test_labels.npy", self.data.test_labels)
@@ -379,6 +384,11 @@ class Trainer:
             df[cols].to_csv(fh, index=False)
 
 
+def same_run(state: dict[str, Any], cfg: dict[str, Any], method: str, seed: int) -> bool:
+    return (state.get("method") == method and state.get("seed") == seed
+            and json.dumps(state.get("config"), sort_keys=True, default=str) == json.dumps(cfg, sort_keys=True, default=str))
+
+
 def check_resumable(state: dict[str, Any], cfg: dict[str, Any], method: str, seed: int, path: Path) -> None:
     """A checkpoint resumes only the run that wrote it: same config, method and seed."""
     if state.get("method") != method or state.get("seed") != seed:
@@ -397,7 +407,7 @@ def check_resumable(state: dict[str, Any], cfg: dict[str, Any], method: str, see
 
 def train(
     profile: dict[str, Any], dataset: str, run_name: str, seed: int, out: Path, data_dir: Path,
-    *, progress: bool = True, restart: bool = False,
+    *, progress: bool = True, restart: bool = False, restart_if_changed: bool = False,
 ) -> dict[str, Any]:
     """Train the run ``run_name`` (a method, or a sweep point) of the resolved profile ``profile``."""
     method, overrides = resolve_run(profile, run_name)
@@ -407,7 +417,7 @@ def train(
     if restart:
         (out / CHECKPOINT_NAME).unlink(missing_ok=True)
     data = load_run_data(cfg, dataset, Path(data_dir))
-    return Trainer(cfg, method, seed, data, out, progress=progress).fit()
+    return Trainer(cfg, method, seed, data, out, progress=progress, restart_if_changed=restart_if_changed).fit()
 
 
 def untrained_baseline(cfg: dict[str, Any], dataset: str, data_dir: Path, out: Path) -> dict[str, float]:
