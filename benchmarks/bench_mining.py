@@ -9,17 +9,20 @@ vectors, with no neighbour structure at all, are the worst case for approximate 
 
 Each cell is the median of several runs where one run takes under --repeat-below seconds, else one
 run. A cell whose predicted time (from the previous size, at the method's expected growth) exceeds
---budget is not run: it is extrapolated and marked "~". Peak memory is the growth of the process's
-resident set during the call, sampled every 5 ms (it sees FAISS's and torch's native allocations).
+--budget is not run: it is extrapolated and marked "~". Each cell runs in its own Python process;
+peak memory is the growth of that process's resident set during the mining call, sampled every 5 ms
+(it sees FAISS's and torch's native allocations).
 Growth exponents are log-log slopes from 20k to 200k (the two largest sizes in --quick).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -75,7 +78,7 @@ def make_miner(method: str, args: argparse.Namespace):
     return SmartMiner(kappa=args.kappa, k=args.k, index=kind, recall_sample=args.recall_sample)
 
 
-def run_cell(method: str, n: int, args: argparse.Namespace) -> dict:
+def measure_cell(method: str, n: int, args: argparse.Namespace) -> dict:
     x, labels = clustered_embeddings(n, seed=args.seed)
     anchors = valid_anchors(labels)
     miner = make_miner(method, args)
@@ -102,6 +105,17 @@ def run_cell(method: str, n: int, args: argparse.Namespace) -> dict:
     }
 
 
+def run_cell(method: str, n: int, args: argparse.Namespace) -> dict:
+    """``measure_cell`` in a fresh interpreter, so memory freed by earlier cells cannot hide a peak."""
+    options = ["--k", str(args.k), "--kappa", str(args.kappa), "--recall-sample", str(args.recall_sample),
+               "--repeats", str(args.repeats), "--repeat-below", str(args.repeat_below), "--seed", str(args.seed)]
+    done = subprocess.run([sys.executable, __file__, "--child", method, str(n), *options],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"cell {method} N={n} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def slope(rows: list[dict], lo: int, hi: int) -> tuple[float, bool]:
     by_n = {r["N"]: r for r in rows}
     a, b = by_n[lo], by_n[hi]
@@ -121,7 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="skip and extrapolate cells predicted longer (s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--child", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure_cell(args.child[0], int(args.child[1]), args)))
+        return
     sizes = args.sizes or ([2_000, 5_000] if args.quick else [5_000, 20_000, 60_000, 200_000])
     methods = args.methods.split(",")
     print(f"# bench_mining: d=64, N/40 classes, k={args.k}, kappa={args.kappa}, cpus={os.cpu_count()}, "
@@ -135,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
                 predicted = previous["seconds"] * (n / previous["N"]) ** EXPECTED_EXPONENT[method]
                 if predicted > args.budget:
                     row = {**previous, "N": n, "seconds": predicted, "runs": 0, "extrapolated": True}
-                    row.update(peak_mib=float("nan"), t_index=float("nan"), t_select=float("nan"), recall=float("nan"))
+                    row.update({key: float("nan") for key in ("peak_mib", "t_index", "t_select", "recall", "random_frac", "grown")})
                     rows.append(row)
                     previous = row
                     continue
