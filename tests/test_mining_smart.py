@@ -258,3 +258,15 @@ def test_index_search_excludes_self_and_validates():
         build_index(x, "hnsw", {"nprobe": 3})
     with pytest.raises(SmartMiningError, match="index must be one of"):
         SmartMiner(index="fanng")
+    with pytest.raises(SmartMiningError, match="max_k"):
+        SmartMiner(k=10, max_k=5)
+
+
+def test_max_k_caps_growth_and_leaves_random_fallbacks():
+    x, labels = clustered(10, 10, seed=3, spread=0.6)
+    x = np.vstack([x, x[0] * 0.999 + 0.001, x[15] * 0.999 + 0.001]).astype(np.float32)
+    labels = np.append(labels, [10, 10])
+    miner = SmartMiner(kappa=1.0, k=4, max_k=8, index="flat", recall_sample=0)
+    triplets = miner.mine(x, labels, np.arange(len(labels)), np.random.default_rng(0))
+    assert miner.stats["max_k_used"] == 8 and miner.stats["no_positive_in_list"] >= 2
+    assert triplets.is_random[-2:].all()

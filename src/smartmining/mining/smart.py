@@ -180,7 +180,8 @@ class SmartMiner(OfflineMiner):
         super().__init__()
         if index not in INDEX_KINDS:
             raise SmartMiningError(f"index must be one of {INDEX_KINDS}, got {index!r}")
-        for name, value, least in (("k", k, 1), ("recall_sample", recall_sample, 0), ("max_k", max_k or k, k)):
+        checks = [("k", k, 1), ("recall_sample", recall_sample, 0)] + ([("max_k", max_k, k)] if max_k is not None else [])
+        for name, value, least in checks:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise SmartMiningError(f"{name} must be an integer >= {least}, got {value!r}")
         self.kappa = float(kappa)
