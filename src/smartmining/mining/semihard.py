@@ -62,7 +62,8 @@ def semihard_triplets(
       a semi-hard negative exists (d(a,p) < d(a,n) < d(a,p) + margin) this is the nearest semi-hard one;
     - otherwise (every negative is at least as close as the positive), ``fallback="tf"`` takes the
       FARTHEST negative (the mildest hard one, as TF does), ``fallback="hardest"`` the nearest.
-    Pairs whose anchor has no negative in the batch are dropped. Ties go to the lowest index.
+    Pairs whose anchor has no negative in the batch are dropped. Ties go to the lowest index. (TF's
+    contrib version ranks squared distances: same order, so the same choice; the margin band uses L2.)
     """
     a, p, n, _, _ = semihard_selection(embeddings, labels, margin, fallback)
     return a, p, n
