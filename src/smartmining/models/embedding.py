@@ -58,8 +58,8 @@ def embed(
 ) -> np.ndarray:
     """Embeddings (N, m) float32 of uint8 images (N, C, H, W), in eval mode without gradients, chunk by chunk.
 
-    `transform` maps one uint8 image (C, H, W) to the network's float input (the data.transforms
-    contract); None scales to [0, 1]. `device` defaults to the model's; its training mode is restored.
+    `transform` maps a uint8 batch (N, C, H, W), already on `device`, to the network's float input
+    (data.batch_transforms.BatchTransform); None scales to [0, 1]. `device` defaults to the model's; its training mode is restored.
     """
     if images.ndim != 4 or images.dtype != torch.uint8:
         raise SmartMiningError(
@@ -75,9 +75,9 @@ def embed(
     try:
         with torch.no_grad():
             for start in range(0, images.shape[0], batch_size):
-                chunk = images[start : start + batch_size]
-                batch = torch.stack([transform(image) for image in chunk]) if transform else chunk.float() / 255.0
-                chunks.append(model(batch.to(device)).float().cpu().numpy())
+                chunk = images[start : start + batch_size].to(device, non_blocking=True)
+                batch = transform(chunk) if transform else chunk.float() / 255.0
+                chunks.append(model(batch).float().cpu().numpy())
     finally:
         model.train(was_training)
     if not chunks:

@@ -26,7 +26,7 @@ from smartmining.controller import KappaController
 from smartmining.data.images import load_images
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import prepare_dataset
-from smartmining.data.transforms import build_transform
+from smartmining.data.batch_transforms import BatchTransform
 from smartmining.errors import SmartMiningError
 from smartmining.evaluation.metrics import evaluate
 from smartmining.losses import TripletObjective, training_error
@@ -88,14 +88,14 @@ def load_run_data(cfg: dict[str, Any], dataset: str, data_dir: Path) -> RunData:
     test_images, test_labels = load_images(manifest, data_dir, "test", size=size, channels=spec["channels"])
     return RunData(
         train_images, train_labels, test_images, test_labels,
-        build_transform(spec, train=True), build_transform(spec, train=False),
+        BatchTransform(spec, train=True), BatchTransform(spec, train=False),
         train_paths=manifest.loc[manifest["split"] == "train", "path"].tolist(),
     )
 
 
 def batch_tensor(images: torch.Tensor, idx: np.ndarray, transform: Callable, device: torch.device) -> torch.Tensor:
-    """Transform each image on its own, so random augmentations differ between images of a batch."""
-    return torch.stack([transform(images[int(i)]) for i in idx]).to(device, non_blocking=True)
+    """Move the batch's uint8 images to the device, then transform them there (each with its own draw)."""
+    return transform(images[torch.as_tensor(idx)].to(device, non_blocking=True))
 
 
 def build_miner(spec: MethodSpec, cfg: dict[str, Any]) -> OfflineMiner | None:
