@@ -181,3 +181,12 @@ def test_outputs_removed_by_a_pipeline_are_written_again_from_a_finished_checkpo
     for name in ("epochs.csv", "metrics.json", "test_embeddings.npy", "test_labels.npy"):
         assert (tmp_path / "run" / name).exists()
     pd.testing.assert_frame_equal(pd.read_csv(full_run / "epochs.csv"), pd.read_csv(tmp_path / "run" / "epochs.csv"))
+
+
+def test_mixed_precision_switch_trains(smoke_profile: dict, smoke_data: Path, tmp_path: Path) -> None:
+    from smartmining.config import apply_overrides
+
+    cfg = apply_overrides(smoke_profile, ["train.epochs=1", "train.amp=true"])
+    final = run(cfg, smoke_data, tmp_path, method="random")
+    assert 0 <= final["recall@1"] <= 1
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["amp"] is True

@@ -79,13 +79,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_run_data(cfg: dict[str, Any], dataset: str, data_dir: Path) -> RunData:
+def load_run_data(cfg: dict[str, Any], dataset: str, data_dir: Path, device: torch.device | None = None) -> RunData:
+    """Both splits as uint8 tensors in memory, at the transform's input size (``resize`` or ``size``)."""
+    device = device or resolve_device(cfg["train"]["device"])
     manifest_path = prepare_dataset(dataset, data_dir, **cfg["data"].get(dataset, {}))
     manifest = read_manifest(manifest_path)
     spec = cfg["transform"]
     size = spec.get("resize", spec["size"])
     train_images, train_labels = load_images(manifest, data_dir, "train", size=size, channels=spec["channels"])
     test_images, test_labels = load_images(manifest, data_dir, "test", size=size, channels=spec["channels"])
+    if device.type == "cuda":  # page-locked memory: batches copy to the GPU asynchronously
+        train_images, test_images = train_images.pin_memory(), test_images.pin_memory()
     return RunData(
         train_images, train_labels, test_images, test_labels,
         BatchTransform(spec, train=True), BatchTransform(spec, train=False),
@@ -158,6 +162,7 @@ class Trainer:
         t = cfg["train"]
         torch.set_num_threads(int(t["threads"]))
         self.device = resolve_device(t["device"])
+        self.amp = bool(t.get("amp", False))
         self.rng = seed_everything(seed)
         m = cfg["model"]
         extra = {k: m[k] for k in ("widths", "in_channels") if k in m and m["backbone"] == "convnet"}
@@ -253,10 +258,15 @@ class Trainer:
             "random": np.stack([rand.anchors, rand.positives, rand.negatives], 1).tolist(),
         })
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network under autocast (bfloat16) when train.amp is on; the loss is taken in float32."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.model(x).float()
+
     def step(self, images_idx: np.ndarray, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor, epoch: int, b: int):
         """Forward the batch's distinct images once, take the loss over its triplets, step the optimiser."""
         x = batch_tensor(self.data.train_images, images_idx, self.data.train_transform, self.device)
-        emb = self.model(x)
+        emb = self.forward(x)
         check_finite(emb, "embedding", epoch, b)
         out = self.objective(emb[a], emb[p], emb[n])
         check_finite(out.total, "loss", epoch, b)
@@ -284,7 +294,7 @@ class Trainer:
             if self.spec.miner == "semihard":
                 idx = np.asarray(batches_idx[b])
                 x = batch_tensor(self.data.train_images, idx, self.data.train_transform, self.device)
-                emb = self.model(x)
+                emb = self.forward(x)
                 check_finite(emb, "embedding", epoch, b)
                 labels = torch.as_tensor(self.data.train_labels[idx], device=self.device)
                 a, p, n = miner.mine(emb.detach(), labels)
