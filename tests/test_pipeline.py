@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -47,11 +49,53 @@ def planned_jobs(cwd: Path, *args: str) -> dict[str, int]:
     return counts
 
 
+def interrupt_when_evaluated(project: Path, timeout: float = 600) -> dict[Path, int]:
+    """Start the smoke pipeline, kill -9 its whole process group once a run is evaluated.
+
+    Returns the modification times (ns) of the outputs of the runs that were complete by then.
+    """
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "all", "--config", "profile=smoke"]
+    proc = subprocess.Popen(cmd, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list((project / "runs").rglob("eval.json")):
+                break
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = [p.parent for p in (project / "runs").rglob("eval.json")]
+    return {f: f.stat().st_mtime_ns for d in done for f in d.iterdir() if f.is_file()}
+
+
 @pytest.fixture(scope="module")
-def smoke_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def interrupted_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[Path, int]]:
     project = make_project(tmp_path_factory.mktemp("project"))
+    before = interrupt_when_evaluated(project)
     snakemake(project, "all", "--config", "profile=smoke")
-    return project
+    return project, before
+
+
+@pytest.fixture(scope="module")
+def smoke_project(interrupted_project: tuple[Path, dict[Path, int]]) -> Path:
+    return interrupted_project[0]
+
+
+@pytest.mark.slow
+def test_an_interrupted_pipeline_finishes_without_redoing_completed_jobs(
+    interrupted_project: tuple[Path, dict[Path, int]]
+) -> None:
+    project, before = interrupted_project
+    assert before, "the pipeline was killed before any run completed"
+    changed = [str(f) for f, mtime in before.items() if f.stat().st_mtime_ns != mtime]
+    assert changed == []
+    cfg = load_params(ROOT / "params.yaml", "smoke")
+    for run in runs(cfg):  # every run complete: all its epochs, nothing partial accepted
+        epochs = (project / "runs" / "smoke" / run.folder / "epochs.csv").read_text().strip().splitlines()
+        assert len(epochs) == 1 + cfg["train"]["epochs"]
+    assert not list(project.rglob("*.tmp"))
 
 
 @pytest.mark.slow
