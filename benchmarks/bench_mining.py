@@ -100,7 +100,7 @@ def measure_cell(method: str, n: int, args: argparse.Namespace) -> dict:
         "peak_mib": max(peaks),
         "t_index": statistics.median(t_index),
         "t_select": statistics.median(t_select),
-        "recall": stats.get("recall", float("nan")),
+        "recall": stats.get("index_recall", float("nan")),
         "random_frac": stats.get("random_fallbacks", 0.0) / max(1, len(anchors)),
         "grown": stats.get("grown_anchors", 0.0),
         "extrapolated": False,

@@ -209,9 +209,9 @@ def test_smart_miner_end_to_end_grows_k_where_a_list_has_no_positive(kind):
     assert miner.stats["no_positive_in_list"] == 0  # growth found a positive for every anchor
     assert miner.stats["index"] == kind and miner.stats["kappa"] == 1.0
     if kind == "flat":
-        assert miner.stats["recall"] == 1.0
+        assert miner.stats["index_recall"] == 1.0
     else:
-        assert 0.5 < miner.stats["recall"] <= 1.0
+        assert 0.5 < miner.stats["index_recall"] <= 1.0
     ok = ~triplets.is_random
     assert ok.sum() > len(anchors) // 2
     assert (labels[triplets.positives] == labels[triplets.anchors]).all()
@@ -235,7 +235,7 @@ def test_smart_miner_matches_smart_triplets_on_exact_lists():
     expected, _ = smart_triplets(None, labels, anchors, ids, sq, 2.0, np.random.default_rng(5))
     assert np.array_equal(got.negatives, expected.negatives)
     assert np.array_equal(got.is_random, expected.is_random)
-    assert np.isnan(miner.stats["recall"])
+    assert np.isnan(miner.stats["index_recall"])
 
 
 def test_index_search_excludes_self_and_validates():

@@ -162,7 +162,7 @@ class SmartMiner(OfflineMiner):
     """Smart mining: FAISS index, k-NN lists (k grown where a list holds no positive), Algorithm 1.
 
     ``kappa`` may be reassigned between epochs (the adaptive controller does). stats: kappa, k, index,
-    recall (vs exact search on ``recall_sample`` random anchors), t_index (build + search seconds),
+    index_recall (vs exact search on ``recall_sample`` random anchors), t_index (build + search seconds),
     t_select, grown_anchors, max_k_used and the counts of ``smart_triplets``.
     """
 
@@ -255,7 +255,7 @@ class SmartMiner(OfflineMiner):
             "k": float(k),
             "max_k_used": float(groups[-1][1].shape[1]),
             "grown_anchors": float(len(anchors) - len(groups[0][0])),
-            "recall": self._recall(index, embeddings, anchors, k, rng),
+            "index_recall": self._recall(index, embeddings, anchors, k, rng),
             "t_index": t_index,
             "t_select": t_select,
             "index": self.index,  # a label beside the numbers, for the run's record
