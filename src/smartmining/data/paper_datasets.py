@@ -1,0 +1,377 @@
+"""The paper's datasets: CUB-200-2011 and Cars196, and Stanford Online Products for scale (PAPER.md section 7).
+
+Each preparer takes its images from a verified download, a local archive (``archive=PATH``) or an
+already extracted folder (``extracted=PATH``), splits the classes as the protocol says, checks the
+published image and class counts (``expected``: the paper's by default) and returns the manifest.
+
+The manifest's ``md5`` column holds the published md5 of the archive the images come from, the same
+in every row: it names the release, and hashing 120k images one by one would add minutes for nothing
+the archive's md5 does not already guarantee. With ``extracted=`` or ``verify=false`` that md5 was
+not checked here; dataset.json records those options.
+
+Options common to the preparers: ``urls`` (mirrors, tried in order) and ``md5`` replace the published
+ones; ``verify=false`` skips the md5 of a local ``archive`` (a re-packed copy, say; an ``extracted``
+folder has no md5 to check, only its layout and counts); ``download_dir``, ``retries``, ``backoff``,
+``timeout`` and ``progress`` tune the download. Archives are downloaded to ``root/downloads`` and
+extracted to ``root/extracted``; with ``crop_boxes=true`` the bounding-box crops are written under
+``root/cropped`` and listed instead.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from smartmining.data.download import (RemoteFile, Transfer, check_md5_text, download_file, extract_once,
+                                       replace_folder, resolve_urls, unverified_stamp, verify_local_file)
+from smartmining.data.manifest import MANIFEST_COLUMNS
+from smartmining.data.registry import register_dataset
+from smartmining.errors import SmartMiningError
+
+CUB_ARCHIVE = RemoteFile("CUB_200_2011.tgz", "97eceeb196236b17998738112f37df78", (
+    "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
+    "http://www.vision.caltech.edu/visipedia-data/CUB-200-2011/CUB_200_2011.tgz",
+))
+CARS_IMAGES = RemoteFile("car_ims.tgz", "d5c8f0aa497503f355e17dc7886c3f14",
+                         ("http://ai.stanford.edu/~jkrause/car196/car_ims.tgz",))
+CARS_ANNOTATIONS = RemoteFile("cars_annos.mat", "b407c6086d669747186bd1d764ff9dbc",
+                              ("http://ai.stanford.edu/~jkrause/car196/cars_annos.mat",))
+SOP_ARCHIVE = RemoteFile("Stanford_Online_Products.zip", "7f73d41a2f44250d4779881525aea32e",
+                         ("ftp://cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",))
+
+CUB_LAST_TRAIN_CLASS = 100  # classes 1-100 train, 101-200 test
+CARS_LAST_TRAIN_CLASS = 98  # classes 1-98 train, 99-196 test
+
+COUNT_KEYS = ("images", "classes", "train_images", "test_images", "train_classes", "test_classes")
+PAPER_COUNTS: dict[str, dict[str, int]] = {
+    "cub200": dict(images=11_788, classes=200, train_images=5_864, test_images=5_924,
+                   train_classes=100, test_classes=100),
+    "cars196": dict(images=16_185, classes=196, train_images=8_054, test_images=8_131,
+                    train_classes=98, test_classes=98),
+    "sop": dict(images=120_053, classes=22_634, train_images=59_551, test_images=60_502,
+                train_classes=11_318, test_classes=11_316),
+}
+
+EXTRACTED_DIR, CROPPED_DIR, DOWNLOADS_DIR = "extracted", "cropped", "downloads"
+
+
+# --- the split and the counts: pure functions --------------------------------------------------------
+
+def split_by_class_id(class_ids: Sequence[int] | np.ndarray, last_train_class: int) -> np.ndarray:
+    """'train' for class ids 1..last_train_class, 'test' above (CUB: 100, Cars196: 98)."""
+    ids = np.asarray(class_ids, dtype=np.int64)
+    if ids.size and ids.min() < 1:
+        raise SmartMiningError(f"class ids start at 1, got {int(ids.min())}")
+    return np.where(ids <= last_train_class, "train", "test")
+
+
+def contiguous_labels(class_ids: Sequence[int] | np.ndarray, splits: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Labels 0..C-1 with the train classes first, each split in class-id order."""
+    ids, splits = np.asarray(class_ids, dtype=np.int64), np.asarray(splits)
+    if ids.shape != splits.shape:
+        raise SmartMiningError(f"class_ids and splits differ in length: {ids.shape} vs {splits.shape}")
+    pairs = pd.DataFrame({"id": ids, "test": splits == "test"}).drop_duplicates()
+    both = pairs["id"][pairs["id"].duplicated()]
+    if len(both):
+        raise SmartMiningError(f"class id(s) {sorted(both.unique().tolist())[:10]} appear in both train and test")
+    order = pairs.sort_values(["test", "id"])["id"].to_numpy()
+    return pd.Series(np.arange(len(order)), index=order).loc[ids].to_numpy()
+
+
+def count_summary(class_ids: Sequence[int] | np.ndarray, splits: Sequence[str] | np.ndarray) -> dict[str, int]:
+    """Images and classes, in all and per split (the keys of COUNT_KEYS)."""
+    ids, splits = np.asarray(class_ids), np.asarray(splits)
+    train = splits == "train"
+    return {"images": int(ids.size), "classes": int(np.unique(ids).size),
+            "train_images": int(train.sum()), "test_images": int((~train).sum()),
+            "train_classes": int(np.unique(ids[train]).size), "test_classes": int(np.unique(ids[~train]).size)}
+
+
+def resolve_expected(expected: dict[str, int] | None, dataset: str) -> dict[str, int]:
+    """The counts to check: the paper's for None, else the given ones ({} checks nothing)."""
+    if expected is None:
+        return dict(PAPER_COUNTS[dataset])
+    if not isinstance(expected, dict):
+        raise SmartMiningError(f"{dataset}: expected must be a mapping of counts, got {expected!r}")
+    unknown = sorted(set(expected) - set(COUNT_KEYS))
+    if unknown:
+        raise SmartMiningError(f"{dataset}: expected has unknown key(s) {unknown}; known: {list(COUNT_KEYS)}")
+    bad = {k: v for k, v in expected.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    if bad:
+        raise SmartMiningError(f"{dataset}: expected counts must be non-negative integers, got {bad}")
+    return dict(expected)
+
+
+def check_counts(counts: dict[str, int], expected: dict[str, int], dataset: str) -> None:
+    """Stop with every mismatch listed when the counts differ from the expected ones."""
+    wrong = [f"{key.replace('_', ' ')}: found {counts[key]:,}, expected {want:,}"
+             for key, want in expected.items() if counts[key] != want]
+    if wrong:
+        raise SmartMiningError(
+            f"{dataset}: the data does not match the published counts (PAPER.md section 7):\n  "
+            + "\n  ".join(wrong)
+            + "\nThe archive or folder is incomplete or another release. Download it again, or pass "
+              "--option expected='{...}' with the counts to accept ({} checks none).")
+
+
+# --- getting the files ----------------------------------------------------------------------------
+
+def _find_folder(base: Path, subdir: str, marker: str, what: str) -> Path:
+    """``base/subdir`` or ``base`` itself, whichever holds ``marker``."""
+    for folder in (base / subdir, base):
+        if (folder / marker).exists():
+            return folder
+    raise SmartMiningError(f"{what}: found no {marker} in {base / subdir} or {base}; expected the layout "
+                           f"of the published archive ({subdir}/{marker})")
+
+
+def _source_folder(root: Path, remote: RemoteFile, *, archive: str | None, extracted: str | None, verify: bool,
+                   download_dir: str | None, transfer: Transfer, subdir: str, marker: str) -> Path:
+    """The folder holding the dataset's files: the user's extracted folder, or ours from their archive or a download."""
+    if archive is not None and extracted is not None:
+        raise SmartMiningError("give either archive=PATH or extracted=PATH, not both")
+    if extracted is not None:
+        base = Path(extracted).expanduser()
+        if not base.is_dir():
+            raise SmartMiningError(f"extracted={base}: folder not found")
+        return _find_folder(base, subdir, marker, f"extracted={base}")
+    if archive is not None:
+        path = Path(archive).expanduser()
+        if verify:
+            verify_local_file(path, remote.md5, option="archive")
+            stamp = remote.md5
+        elif not path.is_file():
+            raise SmartMiningError(f"archive={path}: file not found")
+        else:
+            stamp = unverified_stamp(path)
+    else:
+        path = download_file(remote, Path(download_dir) if download_dir else root / DOWNLOADS_DIR, transfer)
+        stamp = remote.md5
+    base = extract_once(path, root / EXTRACTED_DIR, stamp)
+    return _find_folder(base, subdir, marker, str(path))
+
+
+def _remote(default: RemoteFile, urls: Sequence[str] | str | None, md5: str, option: str = "") -> RemoteFile:
+    return RemoteFile(default.filename, check_md5_text(md5, f"{option}md5"),
+                      resolve_urls(urls, default.urls, f"{option}urls"))
+
+
+def _read_table(path: Path, names: list[str], header: bool = False) -> pd.DataFrame:
+    """A space-separated annotation file, with a clear error naming it."""
+    if not path.is_file():
+        raise SmartMiningError(f"{path}: file not found")
+    try:
+        table = pd.read_csv(path, sep=" ", header=0 if header else None, names=None if header else names,
+                            dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SmartMiningError(f"{path}: not readable as space-separated columns {names} ({exc})") from exc
+    if list(table.columns) != names or len(table) == 0 or (table == "").to_numpy().any():
+        raise SmartMiningError(f"{path}: expected rows of {names}, got columns {list(table.columns)}, "
+                               f"{len(table)} row(s)")
+    return table
+
+
+def _int_column(table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    values = pd.to_numeric(table[column], errors="coerce")
+    if values.isna().any() or (values != values.round()).any():
+        raise SmartMiningError(f"{path}: column {column!r} must hold integers")
+    return values.to_numpy(dtype=np.int64)
+
+
+def _check_files(folder: Path, relative: Sequence[str], dataset: str) -> None:
+    missing = [rel for rel in relative if not (folder / rel).is_file()]
+    if missing:
+        raise SmartMiningError(f"{dataset}: {len(missing)} listed image(s) missing under {folder}, e.g. {missing[:5]}")
+
+
+def _manifest_paths(root: Path, folder: Path, relative: Sequence[str]) -> list[str]:
+    """Paths relative to the dataset root when the images lie under it, else absolute."""
+    folder = folder.resolve()
+    try:
+        prefix = folder.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        prefix = folder.as_posix()
+    return [f"{prefix}/{rel}" for rel in relative]
+
+
+def crop_images(folder: Path, relative: Sequence[str], boxes: np.ndarray, dest: Path) -> None:
+    """Write each image cropped to its box (left, top, right, bottom, pixels) to ``dest/<relative>``.
+
+    The crops are written to a temporary folder that then replaces ``dest``.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-writing-", dir=dest.parent))
+    try:
+        for rel, (left, top, right, bottom) in zip(relative, np.asarray(boxes, dtype=np.float64), strict=True):
+            with Image.open(folder / rel) as image:
+                width, height = image.size
+                box = (max(0, math.floor(left)), max(0, math.floor(top)),
+                       min(width, math.ceil(right)), min(height, math.ceil(bottom)))
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    raise SmartMiningError(f"{folder / rel}: bounding box {(left, top, right, bottom)} is empty "
+                                           f"inside the {width}x{height} image")
+                crop = image.crop(box)
+                if crop.mode not in ("RGB", "L"):
+                    crop = crop.convert("RGB")
+            out = tmp / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            crop.save(out, format="JPEG", quality=95)
+        replace_folder(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _finish(root: Path, folder: Path, table: pd.DataFrame, *, boxes: np.ndarray | None, dataset: str, md5: str,
+            expected: dict[str, int]) -> pd.DataFrame:
+    """The manifest from a table of rel (under folder), class_id, class_name, split: counts checked, crops written."""
+    check_counts(count_summary(table["class_id"], table["split"]), expected, dataset)
+    _check_files(folder, table["rel"].tolist(), dataset)
+    if boxes is not None:
+        crop_images(folder, table["rel"].tolist(), boxes, root / CROPPED_DIR)
+        folder = root / CROPPED_DIR
+    return pd.DataFrame({
+        "path": _manifest_paths(root, folder, table["rel"].tolist()),
+        "label": contiguous_labels(table["class_id"], table["split"]),
+        "class_name": table["class_name"].astype(str).to_numpy(),
+        "split": table["split"].to_numpy(),
+        "md5": md5,
+    }, columns=list(MANIFEST_COLUMNS))
+
+
+# --- the datasets -----------------------------------------------------------------------------------
+
+def read_cub(folder: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """CUB_200_2011's image table (rel, class_id, class_name, split) and boxes (left, top, right, bottom)."""
+    images = _read_table(folder / "images.txt", ["image_id", "rel"])
+    labels = _read_table(folder / "image_class_labels.txt", ["image_id", "class_id"])
+    classes = _read_table(folder / "classes.txt", ["class_id", "class_name"])
+    boxes = _read_table(folder / "bounding_boxes.txt", ["image_id", "x", "y", "width", "height"])
+    table = images.merge(labels, on="image_id", how="left", validate="one_to_one")
+    if table["class_id"].isna().any():
+        raise SmartMiningError(f"{folder / 'image_class_labels.txt'}: no class for image id(s) "
+                               f"{table.loc[table['class_id'].isna(), 'image_id'].tolist()[:5]}")
+    table["class_id"] = _int_column(table, "class_id", folder / "image_class_labels.txt")
+    names = dict(zip(_int_column(classes, "class_id", folder / "classes.txt"), classes["class_name"], strict=True))
+    unknown = sorted(set(table["class_id"]) - set(names))
+    if unknown:
+        raise SmartMiningError(f"{folder / 'classes.txt'}: class id(s) {unknown[:5]} are not listed")
+    table["class_name"] = table["class_id"].map(names)
+    table["split"] = split_by_class_id(table["class_id"], CUB_LAST_TRAIN_CLASS)
+    table["rel"] = "images/" + table["rel"]
+    box = table[["image_id"]].merge(boxes, on="image_id", how="left", validate="one_to_one")
+    if (box[["x", "y", "width", "height"]].isna()).any().any():
+        raise SmartMiningError(f"{folder / 'bounding_boxes.txt'}: not every image has a box")
+    xywh = box[["x", "y", "width", "height"]].astype(np.float64).to_numpy()
+    corners = np.column_stack([xywh[:, 0], xywh[:, 1], xywh[:, 0] + xywh[:, 2], xywh[:, 1] + xywh[:, 3]])
+    return table[["rel", "class_id", "class_name", "split"]], corners
+
+
+def read_cars_annotations(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """cars_annos.mat's image table (rel, class_id, class_name, split by class id; ``test`` ignored) and boxes."""
+    from scipy.io import loadmat  # scipy.io takes a third of a second to import
+
+    try:
+        mat = loadmat(path, squeeze_me=True)
+        annotations, class_names = np.atleast_1d(mat["annotations"]), np.atleast_1d(mat["class_names"])
+        fields = {f: annotations[f] for f in ("relative_im_path", "class", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2")}
+    except (ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
+        raise SmartMiningError(f"{path}: not a Cars196 cars_annos.mat with annotations(relative_im_path, bbox_x1, "
+                               f"bbox_y1, bbox_x2, bbox_y2, class) and class_names ({type(exc).__name__}: {exc})"
+                               ) from exc
+    class_ids = fields["class"].astype(np.int64)
+    names = [str(n) for n in class_names]
+    if class_ids.min() < 1 or class_ids.max() > len(names):
+        raise SmartMiningError(f"{path}: class ids must lie in 1..{len(names)} (class_names), got "
+                               f"{class_ids.min()}..{class_ids.max()}")
+    if len(set(names)) != len(names):
+        raise SmartMiningError(f"{path}: class_names has duplicates")
+    table = pd.DataFrame({"rel": [str(p) for p in fields["relative_im_path"]], "class_id": class_ids,
+                          "class_name": [names[i - 1] for i in class_ids],
+                          "split": split_by_class_id(class_ids, CARS_LAST_TRAIN_CLASS)})
+    # MATLAB's inclusive 1-based corners: pixels x1..x2 are columns x1-1..x2-1, i.e. PIL's box (x1-1, y1-1, x2, y2).
+    boxes = np.column_stack([fields["bbox_x1"].astype(np.float64) - 1, fields["bbox_y1"].astype(np.float64) - 1,
+                             fields["bbox_x2"].astype(np.float64), fields["bbox_y2"].astype(np.float64)])
+    return table, boxes
+
+
+def read_sop(folder: Path) -> pd.DataFrame:
+    """Stanford_Online_Products' image table (rel, class_id, class_name, split) from Ebay_train/test.txt."""
+    parts = []
+    for split in ("train", "test"):
+        path = folder / f"Ebay_{split}.txt"
+        part = _read_table(path, ["image_id", "class_id", "super_class_id", "path"], header=True)
+        parts.append(pd.DataFrame({"rel": part["path"], "class_id": _int_column(part, "class_id", path),
+                                   "split": split}))
+    table = pd.concat(parts, ignore_index=True)
+    return table.assign(class_name=table["class_id"].astype(str))[["rel", "class_id", "class_name", "split"]]
+
+
+def _transfer(retries: int, backoff: float, timeout: float, progress: bool) -> Transfer:
+    return Transfer(retries=int(retries), backoff=float(backoff), timeout=float(timeout), progress=bool(progress))
+
+
+@register_dataset("cub200", version=1)
+def cub200(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
+           md5: str = CUB_ARCHIVE.md5, verify: bool = True, crop_boxes: bool = False,
+           expected: dict[str, int] | None = None, download_dir: str | None = None, retries: int = 3,
+           backoff: float = 2.0, timeout: float = 60.0, progress: bool = True) -> pd.DataFrame:
+    """CUB-200-2011: classes 1-100 train, 101-200 test; crops from bounding_boxes.txt with crop_boxes."""
+    root, remote = Path(root), _remote(CUB_ARCHIVE, urls, md5)
+    folder = _source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
+                            download_dir=download_dir, transfer=_transfer(retries, backoff, timeout, progress),
+                            subdir="CUB_200_2011", marker="images.txt")
+    table, boxes = read_cub(folder)
+    return _finish(root, folder, table, boxes=boxes if crop_boxes else None, dataset="cub200", md5=remote.md5,
+                   expected=resolve_expected(expected, "cub200"))
+
+
+@register_dataset("cars196", version=1)
+def cars196(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
+            md5: str = CARS_IMAGES.md5, annotations: str | None = None, annotations_urls: list[str] | None = None,
+            annotations_md5: str = CARS_ANNOTATIONS.md5, verify: bool = True, crop_boxes: bool = False,
+            expected: dict[str, int] | None = None, download_dir: str | None = None, retries: int = 3,
+            backoff: float = 2.0, timeout: float = 60.0, progress: bool = True) -> pd.DataFrame:
+    """Cars196: car_ims.tgz and cars_annos.mat; classes 1-98 train, 99-196 test (the ``test`` flag ignored).
+
+    ``annotations=PATH`` gives a local cars_annos.mat; with ``extracted=PATH`` one inside that folder is used.
+    """
+    root, remote = Path(root), _remote(CARS_IMAGES, urls, md5)
+    annos_remote = _remote(CARS_ANNOTATIONS, annotations_urls, annotations_md5, "annotations_")
+    transfer = _transfer(retries, backoff, timeout, progress)
+    folder = _source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
+                            download_dir=download_dir, transfer=transfer, subdir="", marker="car_ims")
+    if annotations is None and (folder / CARS_ANNOTATIONS.filename).is_file():
+        annotations = str(folder / CARS_ANNOTATIONS.filename)
+    if annotations is None:
+        annos_path = download_file(annos_remote, Path(download_dir) if download_dir else root / DOWNLOADS_DIR,
+                                   transfer)
+    elif verify:
+        annos_path = verify_local_file(annotations, annos_remote.md5, option="annotations")
+    else:
+        annos_path = Path(annotations).expanduser()
+        if not annos_path.is_file():
+            raise SmartMiningError(f"annotations={annos_path}: file not found")
+    table, boxes = read_cars_annotations(annos_path)
+    return _finish(root, folder, table, boxes=boxes if crop_boxes else None, dataset="cars196", md5=remote.md5,
+                   expected=resolve_expected(expected, "cars196"))
+
+
+@register_dataset("sop", version=1)
+def sop(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
+        md5: str = SOP_ARCHIVE.md5, verify: bool = True, expected: dict[str, int] | None = None,
+        download_dir: str | None = None, retries: int = 3, backoff: float = 2.0, timeout: float = 60.0,
+        progress: bool = True) -> pd.DataFrame:
+    """Stanford Online Products: the split of Ebay_train.txt / Ebay_test.txt."""
+    root, remote = Path(root), _remote(SOP_ARCHIVE, urls, md5)
+    folder = _source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
+                            download_dir=download_dir, transfer=_transfer(retries, backoff, timeout, progress),
+                            subdir="Stanford_Online_Products", marker="Ebay_train.txt")
+    return _finish(root, folder, read_sop(folder), boxes=None, dataset="sop", md5=remote.md5,
+                   expected=resolve_expected(expected, "sop"))
+
