@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 EPOCH_COLUMNS = [
     "epoch", "loss", "loss_triplet", "loss_global", "train_error", "kappa", "mined_fraction",
-    "n_triplets", "n_mined", "random_fallbacks", "lr", "t_embed", "t_index", "t_mine", "t_train",
+    "n_triplets", "n_images", "n_mined", "random_fallbacks", "lr", "t_embed", "t_index", "t_mine", "t_train",
     "t_eval", "t_epoch", "index", "index_recall",
 ]  # followed by the evaluation metrics (recall@K, nmi, map@r, r_precision)
 SAMPLES_PER_EPOCH = 8  # mined triplets kept per epoch for the galleries of Figs. 5-6/10
@@ -289,7 +289,7 @@ class Trainer:
         t0 = time.perf_counter()
         n_batches = len(batches_idx) if self.spec.miner == "semihard" else len(batches)
         bar = tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not self.progress)
-        n_triplets = 0
+        n_triplets = n_images = 0
         for b in bar:
             if self.spec.miner == "semihard":
                 idx = np.asarray(batches_idx[b])
@@ -303,12 +303,14 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 out.total.backward()
                 self.optimizer.step()
+                n_images += len(idx)
             else:
                 trip = batches[b]
                 flat = np.concatenate([trip.anchors, trip.positives, trip.negatives])
                 uniq, inv = np.unique(flat, return_inverse=True)
                 inv = torch.as_tensor(inv, device=self.device).view(3, -1)
                 out = self.step(uniq, inv[0], inv[1], inv[2], epoch, b)
+                n_images += len(uniq)
             k = len(out.per_triplet)
             n_triplets += k
             sums["loss"] += float(out.total.detach()) * k
@@ -316,7 +318,7 @@ class Trainer:
             sums["loss_global"] += out.global_ * k
             per_triplet.append(out.per_triplet.detach().cpu())
         row["t_train"] = time.perf_counter() - t0
-        row["n_triplets"] = n_triplets
+        row["n_triplets"], row["n_images"] = n_triplets, n_images
         for key, total in sums.items():
             row[key] = total / max(n_triplets, 1)
         row["train_error"] = training_error(torch.cat(per_triplet)) if per_triplet else math.nan
