@@ -93,5 +93,6 @@ def test_folder_errors(tree: Path, tmp_path: Path) -> None:
 
 
 def test_prepare_imagefolder_writes_a_manifest(tree: Path, tmp_path: Path) -> None:
+    _save(tree / "fox" / "f.png")  # fox had a single image, which preparation would exclude
     path = registry.prepare_dataset("imagefolder", tmp_path / "ds", source=str(tree))
     assert read_manifest(path)["class_name"].nunique() == 4

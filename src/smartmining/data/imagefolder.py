@@ -1,7 +1,7 @@
 """A user's own images as a dataset: one subfolder per class under a source folder.
 
 Images stay where they are. In the manifest, ``path`` is relative to the dataset root when the image
-lies under it, and absolute otherwise (``images.resolve_path`` reads both).
+lies under it, and absolute otherwise (``manifest.resolve_path`` reads both).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def _manifest_path(image: Path, root: Path) -> str:
 
 def _choose_split(classes: list[str], train: list[str] | None, test: list[str] | None,
                   source: Path) -> tuple[list[str], list[str]]:
+    for name, given in (("train_classes", train), ("test_classes", test)):
+        if given is not None and (isinstance(given, str) or not all(isinstance(c, str) for c in given)):
+            raise SmartMiningError(f"imagefolder: {name} must be a list of class folder names, got {given!r}")
     if train is None and test is None:
         return split_classes(classes, rng_seed=None)
     for name, given in (("train_classes", train), ("test_classes", test)):
@@ -61,11 +64,16 @@ def scan_imagefolder(source: Path, root: Path, *, train_classes: list[str] | Non
                      test_classes: list[str] | None = None) -> pd.DataFrame:
     """The manifest of ``source/<class>/<image>``; split by sorted class name (first half train) or the lists."""
     source, root = Path(source).resolve(), Path(root).resolve()
+    if not source.exists():
+        raise SmartMiningError(f"imagefolder: source folder {source} does not exist; expected a folder "
+                               f"with one sub-folder of images per class")
     if not source.is_dir():
-        raise SmartMiningError(f"imagefolder: source folder {source} does not exist")
+        raise SmartMiningError(f"imagefolder: source {source} is a file; expected a folder with one "
+                               f"sub-folder of images per class")
     folders = sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(folders) < 2:
-        raise SmartMiningError(f"imagefolder: {source} needs at least two class sub-folders, found {len(folders)}")
+        raise SmartMiningError(f"imagefolder: {source} needs at least two class sub-folders "
+                               f"(and each split two classes), found {len(folders)}")
     images = {f.name: _class_images(f) for f in folders}
     empty = [name for name, files in images.items() if not files]
     if empty:

@@ -97,6 +97,43 @@ def validate_manifest(df: pd.DataFrame, source: str = "manifest") -> pd.DataFram
     return df.reset_index(drop=True)
 
 
+def resolve_path(root: str | os.PathLike[str], path: str) -> Path:
+    """A manifest path: relative to the dataset root, or absolute (image-folder datasets)."""
+    p = Path(path)
+    return p if p.is_absolute() else Path(root) / p
+
+
+def missing_files(df: pd.DataFrame, root: str | os.PathLike[str]) -> list[str]:
+    """The manifest paths (in manifest order) with no regular file behind them under ``root``."""
+    return [p for p in df["path"].astype(str) if not resolve_path(root, p).is_file()]
+
+
+def drop_singleton_classes(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Remove classes with a single image (no positive exists for it); relabel the rest 0..C'-1 in order.
+
+    Returns the new manifest and the removed class names (sorted by their old label).
+    """
+    counts = df.groupby("label")["path"].size()
+    lone = counts.index[counts < 2]
+    if len(lone) == 0:
+        return df, []
+    excluded = df.loc[df["label"].isin(lone)].sort_values("label")["class_name"].astype(str).tolist()
+    kept = df.loc[~df["label"].isin(lone)].copy()
+    # Contiguous labels again, in the old order: label -> its rank among the labels kept.
+    kept["label"] = np.searchsorted(np.unique(kept["label"]), kept["label"]).astype(np.int64)
+    return kept.reset_index(drop=True), excluded
+
+
+def check_split_classes(df: pd.DataFrame, source: str, least: int = 2) -> None:
+    """Each split must hold at least ``least`` classes: training needs negatives, evaluation a choice."""
+    per_split = df.groupby("split")["label"].nunique().reindex(list(SPLITS), fill_value=0)
+    short = {split: int(n) for split, n in per_split.items() if n < least}
+    if short:
+        raise SmartMiningError(
+            f"{source}: each split needs at least {least} classes, got "
+            + ", ".join(f"{n} in {split!r}" for split, n in short.items()))
+
+
 def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Validate and write a manifest CSV atomically."""
     df = validate_manifest(df, source=f"manifest for {path}")
