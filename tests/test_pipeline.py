@@ -17,13 +17,16 @@ from smartmining.config import load_params
 from smartmining.pipeline import code_digest, digest, resolve_run, run_config, runs
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "workflow", "params.yaml")
+WORKFLOW_FILES = ("workflow", "params.yaml", "dvc.yaml", "src")
 
 
 def make_project(dest: Path) -> Path:
     for name in WORKFLOW_FILES:
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dest / name)
     return dest
 
 
@@ -188,3 +191,33 @@ def test_run_cache_keys_depend_only_on_what_the_run_reads() -> None:
 def test_code_digest_changes_with_the_code_it_covers() -> None:
     assert code_digest("report") != code_digest("training")
     assert len(code_digest()) == 16
+
+
+def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.mark.slow
+def test_dvc_repro_after_snakemake_retrains_nothing_and_shows_params_metrics_and_plots(smoke_project: Path) -> None:
+    params_file = smoke_project / "params.yaml"
+    original = params_file.read_text()
+    params_file.write_text(original.replace("\nprofile: cpu\n", "\nprofile: smoke\n"))
+    outputs = {p: p.stat().st_mtime_ns for p in (smoke_project / "runs").rglob("metrics.json")}
+    try:
+        dvc(smoke_project, "init", "--no-scm", "-q")
+        dvc(smoke_project, "config", "core.analytics", "false")
+        first = dvc(smoke_project, "repro")
+        assert "Nothing to be done" in first.stdout + first.stderr  # Snakemake found everything done
+        assert {p: p.stat().st_mtime_ns for p in outputs} == outputs
+        assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(smoke_project, "-n", "all"))
+        again = dvc(smoke_project, "repro")
+        assert "didn't change" in again.stdout + again.stderr or "up to date" in again.stdout + again.stderr
+        assert "recall@1" in dvc(smoke_project, "metrics", "show").stdout
+        lock = (smoke_project / "dvc.lock").read_text()  # what `dvc params diff` compares against
+        assert "profile: smoke" in lock and "profiles.smoke" in lock
+        dvc(smoke_project, "plots", "show", "-o", "plots")
+        assert (smoke_project / "plots" / "index.html").stat().st_size > 1000
+    finally:
+        params_file.write_text(original)

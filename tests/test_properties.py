@@ -105,7 +105,6 @@ def test_smart_triplets_on_exact_lists_are_valid(points, data: st.DataObject) ->
 def test_smart_miner_with_flat_index_is_valid(points, k: int, kappa: float, seed: int) -> None:
     x, labels = points
     anchors = valid_anchors(labels)
-    assume(anchors.size > 0)  # SmartMiner.mine with no anchors: IndexError on groups[-1] (reported)
     miner = SmartMiner(kappa=kappa, k=k, index="flat", recall_sample=4)
     triplets = miner.mine(x, labels, anchors, np.random.default_rng(seed))
     assert np.array_equal(triplets.anchors, anchors)

@@ -230,6 +230,9 @@ class SmartMiner(OfflineMiner):
         embeddings, labels, anchors = check_offline_inputs(embeddings, labels, anchors)
         if len(labels) < 2:
             raise SmartMiningError(f"smart mining needs at least 2 points, got {len(labels)}")
+        if anchors.size == 0:  # nothing to mine (e.g. no class with two members)
+            self.stats = {"kappa": self.kappa, "n_triplets": 0.0, "random_fallbacks": 0.0, "index": self.index}
+            return Triplets.empty()
         t0 = time.perf_counter()
         index = build_index(embeddings, self.index, self.index_params)
         groups = self.neighbour_lists(index, embeddings, labels, anchors)
