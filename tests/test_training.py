@@ -190,3 +190,26 @@ def test_mixed_precision_switch_trains(smoke_profile: dict, smoke_data: Path, tm
     final = run(cfg, smoke_data, tmp_path, method="random")
     assert 0 <= final["recall@1"] <= 1
     assert json.loads((tmp_path / "config.json").read_text())["train"]["amp"] is True
+
+
+def test_a_corrupt_image_stops_the_run_naming_it_or_is_skipped_and_counted(
+    smoke_profile: dict, smoke_data: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from smartmining.config import apply_overrides
+
+    data = tmp_path / "data"
+    shutil.copytree(smoke_data, data)
+    manifest = pd.read_csv(data / "manifest.csv")
+    victim = manifest.loc[manifest["split"] == "train", "path"].iloc[3]
+    (data / victim).write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    cfg = apply_overrides(smoke_profile, ["train.epochs=1"])
+    with pytest.raises(SmartMiningError, match=victim.replace("/", ".")):
+        loop.train(cfg, "glyphs", "random", 0, tmp_path / "stop", data, progress=False)
+    assert not (tmp_path / "stop" / "checkpoint.pt").exists()
+    with pytest.warns(UserWarning):
+        loop.train(apply_overrides(cfg, ["train.skip_bad_images=true"]), "glyphs", "random", 0, tmp_path / "skip", data,
+                   progress=False)
+    prov = json.loads((tmp_path / "skip" / "provenance.json").read_text())
+    assert prov["data"]["skipped_images"]["train"] == [victim]

@@ -76,7 +76,7 @@ def resolve_run(cfg: dict[str, Any], name: str) -> tuple[str, list[str]]:
 
 # Which sections of a profile each kind of run reads: a change elsewhere must not retrain it.
 _SHARED_TRAIN = ("epochs", "batch_triplets", "triplets_per_epoch", "optimizer", "lr", "head_lr_mult",
-                 "weight_decay", "momentum", "lr_step_epochs", "lr_gamma", "threads", "device", "amp")
+                 "weight_decay", "momentum", "lr_step_epochs", "lr_gamma", "threads", "device", "amp", "skip_bad_images")
 
 
 def run_config(cfg: dict[str, Any], dataset: str, method: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:

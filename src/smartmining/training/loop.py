@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from smartmining import atomic
 from smartmining.controller import KappaController
-from smartmining.data.images import load_images
+from smartmining.data.images import load_images_checked
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import prepare_dataset
 from smartmining.data.batch_transforms import BatchTransform
@@ -69,6 +69,7 @@ class RunData:
     train_transform: Callable[[torch.Tensor], torch.Tensor]
     test_transform: Callable[[torch.Tensor], torch.Tensor]
     train_paths: list[str] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)  # what data preparation and loading left out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,14 +87,18 @@ def load_run_data(cfg: dict[str, Any], dataset: str, data_dir: Path, device: tor
     manifest = read_manifest(manifest_path)
     spec = cfg["transform"]
     size = spec.get("resize", spec["size"])
-    train_images, train_labels = load_images(manifest, data_dir, "train", size=size, channels=spec["channels"])
-    test_images, test_labels = load_images(manifest, data_dir, "test", size=size, channels=spec["channels"])
+    skip_bad = bool(cfg["train"].get("skip_bad_images", False))
+    train, test = (load_images_checked(manifest, data_dir, split, size=size, channels=spec["channels"], skip_bad=skip_bad)
+                   for split in ("train", "test"))
     if device.type == "cuda":  # page-locked memory: batches copy to the GPU asynchronously
-        train_images, test_images = train_images.pin_memory(), test_images.pin_memory()
+        train.images, test.images = train.images.pin_memory(), test.images.pin_memory()
+    record = json.loads((Path(data_dir) / "dataset.json").read_text()) if (Path(data_dir) / "dataset.json").exists() else {}
     return RunData(
-        train_images, train_labels, test_images, test_labels,
+        train.images, train.labels, test.images, test.labels,
         BatchTransform(spec, train=True), BatchTransform(spec, train=False),
-        train_paths=manifest.loc[manifest["split"] == "train", "path"].tolist(),
+        train_paths=train.paths,
+        notes={"skipped_images": {"train": train.skipped, "test": test.skipped},
+               "excluded_singleton_classes": record.get("excluded_singleton_classes", [])},
     )
 
 
@@ -384,7 +389,7 @@ class Trainer:
         atomic.write_json(self.out / "provenance.json", provenance(
             str(self.device), self.seed,
             {"method": self.spec.name, "started": started, "finished": now_iso(),
-             "threads": torch.get_num_threads(), "epochs": epochs},
+             "threads": torch.get_num_threads(), "epochs": epochs, "data": self.data.notes},
         ))
         atomic.write_json(self.out / "metrics.json", final)
         return final
