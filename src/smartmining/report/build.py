@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from smartmining import atomic
+from smartmining.methods import METHODS
 from smartmining.errors import SmartMiningError
 from smartmining.pipeline import Run
 from smartmining.report import convergence, figures, galleries, readings, runs, tables
@@ -88,15 +89,20 @@ def write_data_files(out_dir: Path, summary: pd.DataFrame, curves: pd.DataFrame)
     atomic.write_text(out_dir / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     atomic.write_text(out_dir / "curves.csv", curves.to_csv(index=False, float_format="%.6g"))
     atomic.write_json(out_dir / "metrics.json", tables.nested_metrics(summary))
-    atomic.write_text(out_dir / "recall_at_1.csv", recall_wide(curves).to_csv(float_format="%.6g"))
+    for i, dataset in enumerate(sorted(curves["dataset"].unique())):
+        text = recall_wide(curves, dataset).to_csv(float_format="%.6g")
+        atomic.write_text(out_dir / f"recall_at_1_{dataset}.csv", text)
+        if i == 0:  # `dvc plots show` draws this one (dvc.yaml names its columns)
+            atomic.write_text(out_dir / "recall_at_1.csv", text)
 
 
-def recall_wide(curves: pd.DataFrame) -> pd.DataFrame:
-    """Mean R@1 per epoch, one column per run (``dataset/run`` where there are several datasets): `dvc plots`."""
-    mean = curves.groupby(["dataset", "run", "epoch"])["recall@1"].mean().reset_index()
-    several = mean["dataset"].nunique() > 1
-    mean["column"] = mean["dataset"] + "/" + mean["run"] if several else mean["run"]
-    return mean.pivot(index="epoch", columns="column", values="recall@1").rename_axis(columns=None)
+def recall_wide(curves: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Mean R@1 per epoch of one dataset, one column per run; every method of the matrix has a column
+    (empty where it was not run) so that a plot naming them all draws whatever a profile ran."""
+    rows = curves[curves["dataset"] == dataset]
+    wide = rows.groupby(["epoch", "run"])["recall@1"].mean().unstack("run").rename_axis(columns=None)
+    methods = [m for m in METHODS if m not in wide.columns]
+    return wide.reindex(columns=[*wide.columns, *methods])
 
 
 def sweep_table(sweep: pd.DataFrame, label: str) -> pd.DataFrame:
