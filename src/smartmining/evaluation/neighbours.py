@@ -4,6 +4,11 @@ Tie-break: neighbours are ordered by (squared distance, database index), ascendi
 flat search already keeps the lowest indices among neighbours tied at the k-th distance (checked
 against a brute-force oracle in tests/test_neighbours.py); within the returned window we re-sort
 explicitly so the order never depends on FAISS internals.
+
+Rounding: FAISS computes |q|^2 + |x|^2 - 2 q.x with BLAS, and the last bit of a float32 distance can
+depend on how many queries go into one search call. Near-ties may then order differently for
+different ``chunk_size``; ``chunk_size=None`` (one call) gives the distances of any library that
+searches all queries at once, e.g. pytorch-metric-learning's AccuracyCalculator.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import numpy as np
 from smartmining.errors import SmartMiningError
 
 _METRICS = ("l2", "cosine")
+# Rows of a search result post-processed at a time: bounds the boolean temporaries of the checks.
+_ROWS_PER_BLOCK = 8192
 
 
 def _as_float32_matrix(x: np.ndarray, name: str) -> np.ndarray:
@@ -48,16 +55,33 @@ def _sort_rows_by_distance_then_index(dist: np.ndarray, idx: np.ndarray) -> tupl
     return dist, idx
 
 
-def _drop_own_index(dist: np.ndarray, idx: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each row's own index from a (n, k+1) result; where it is absent drop the last column."""
+def _move_own_index_first(idx: np.ndarray, dist: np.ndarray, own: np.ndarray) -> None:
+    """In place: put each row's own index (where absent, its last entry) in column 0, the rest in order.
+
+    Column 0 is then dropped by slicing, without copying the result. FAISS nearly always has the
+    query itself first already; only the other rows are shifted.
+    """
     is_self = idx == own[:, None]
-    # Absent self (duplicates tied at distance 0 with lower indices): mark the last column instead.
-    absent = ~is_self.any(axis=1)
-    is_self[absent, -1] = True
-    # Only the first occurrence per row is ever True, so each row loses exactly one entry.
-    keep = ~is_self
-    n, width = idx.shape
-    return dist[keep].reshape(n, width - 1), idx[keep].reshape(n, width - 1)
+    width = idx.shape[1]
+    # Absent self (duplicates tied at distance 0 with lower indices): drop the last column instead.
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), width - 1)
+    rows = np.flatnonzero(drop > 0)
+    if rows.size:
+        keep = np.ones((rows.size, width), dtype=bool)
+        keep[np.arange(rows.size), drop[rows]] = False
+        for values in (idx, dist):
+            values[rows, 1:] = values[rows][keep].reshape(rows.size, width - 1)
+
+
+def _finished(dist: np.ndarray, idx: np.ndarray, first_row: int, drop_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A raw FAISS result made to follow the tie-break and, for a self-search, to skip the query."""
+    for start in range(0, idx.shape[0], _ROWS_PER_BLOCK):
+        block = slice(start, start + _ROWS_PER_BLOCK)
+        _sort_rows_by_distance_then_index(dist[block], idx[block])
+        if drop_self:
+            own = np.arange(first_row + start, first_row + start + idx[block].shape[0], dtype=np.int64)
+            _move_own_index_first(idx[block], dist[block], own)
+    return (dist[:, 1:], idx[:, 1:]) if drop_self else (dist, idx)
 
 
 def knn_search(
@@ -66,7 +90,7 @@ def knn_search(
     k: int | None = None,
     *,
     exclude_self: bool = True,
-    chunk_size: int = 8192,
+    chunk_size: int | None = 8192,
     metric: str = "l2",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours: (squared L2 distances float32, indices int64), each (n_queries, k).
@@ -74,7 +98,8 @@ def knn_search(
     With ``database=None`` the queries are searched against themselves and, if ``exclude_self``,
     each query's own index is removed from its list (``exclude_self`` only applies then).
     ``metric="cosine"`` L2-normalises both sides first (distances are then 2 - 2 cos).
-    Queries are searched ``chunk_size`` at a time to bound memory.
+    Queries are searched ``chunk_size`` at a time (None: all in one FAISS call, which allocates the
+    whole result only once; the arrays returned may then be views). See the module note on rounding.
     """
     if database is not None and not isinstance(database, np.ndarray):
         raise SmartMiningError(
@@ -84,8 +109,10 @@ def knn_search(
         raise SmartMiningError("k (number of neighbours) is required; pass it as k=...")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise SmartMiningError(f"k must be a positive integer, got {k!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise SmartMiningError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
+    ):
+        raise SmartMiningError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     if metric not in _METRICS:
         raise SmartMiningError(f"metric must be one of {_METRICS}, got {metric!r}")
 
@@ -111,16 +138,13 @@ def knn_search(
     index.add(db)
     width = k + 1 if drop_self else k
     n_q = q.shape[0]
+    if chunk_size is None or chunk_size >= n_q:
+        return _finished(*index.search(q, width), 0, drop_self)
     distances = np.empty((n_q, k), dtype=np.float32)
     indices = np.empty((n_q, k), dtype=np.int64)
     for start in range(0, n_q, chunk_size):
         stop = min(start + chunk_size, n_q)
-        dist, idx = index.search(q[start:stop], width)
-        dist, idx = _sort_rows_by_distance_then_index(dist, idx)
-        if drop_self:
-            dist, idx = _drop_own_index(dist, idx, np.arange(start, stop, dtype=np.int64))
-        distances[start:stop] = dist
-        indices[start:stop] = idx
+        distances[start:stop], indices[start:stop] = _finished(*index.search(q[start:stop], width), start, drop_self)
     return distances, indices
 
 
