@@ -1,0 +1,185 @@
+"""Run the benchmark scripts (or read their JSON outputs) and write results/benchmarks.md.
+
+    python benchmarks/report_benchmarks.py                      # run all four, about 8-10 min on 2 cores
+    python benchmarks/report_benchmarks.py --quick              # small sizes, about 2 min
+    python benchmarks/report_benchmarks.py --from DIR           # only read DIR/<name>.json, run nothing
+    python benchmarks/report_benchmarks.py --json-dir DIR       # run, and keep the JSON outputs in DIR
+
+Each script runs in its own process with --json; the Markdown states the machine (cores, CPU model,
+load average when the report started) and the date, since the timings depend on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import bench_training
+import bench_vs_pml
+from common import machine, markdown_table
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# name -> (arguments of a full run, arguments of a --quick run); None: not run in that mode.
+SCRIPTS: dict[str, tuple[list[str] | None, list[str] | None]] = {
+    "bench_vs_pml": ([], ["--quick"]),
+    "bench_training": ([], ["--quick"]),
+    "bench_evaluation": ([], None),
+    "bench_mining": (["--sizes", "5000,20000,60000", "--budget", "20"], ["--quick"]),
+}
+
+
+def run_scripts(json_dir: Path, quick: bool) -> dict[str, float]:
+    """Run each script with --json into ``json_dir``; returns their wall times."""
+    walls = {}
+    for name, (full, short) in SCRIPTS.items():
+        extra = short if quick else full
+        if extra is None:
+            continue
+        cmd = [sys.executable, str(HERE / f"{name}.py"), *extra, "--json", str(json_dir / f"{name}.json")]
+        print(f"running {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, check=False)
+        walls[name] = time.perf_counter() - start
+        if done.returncode:
+            raise SystemExit(f"{name} failed (exit {done.returncode}); see its output above")
+    return walls
+
+
+def load(json_dir: Path) -> dict[str, Any]:
+    return {name: json.loads((json_dir / f"{name}.json").read_text())
+            for name in SCRIPTS if (json_dir / f"{name}.json").is_file()}
+
+
+def vs_pml_section(data: dict[str, Any]) -> list[str]:
+    return [
+        "## Evaluation: ours against pytorch-metric-learning",
+        "",
+        "`smartmining.evaluation.evaluate` against PML 2.9's `AccuracyCalculator` on the same clustered synthetic "
+        "embeddings (L2-normalised), both with an exact FAISS flat L2 search and FAISS k-means (20 iterations, "
+        "seed 1234). Time: median of the calls of each, side by side in one process, alternating order. Memory: "
+        "each side once in a fresh process; 'peak-before' is the peak resident set during the call minus the "
+        "resident set before it (imports and data excluded), 'peak' the whole process (PML's includes torch). "
+        "'max abs diff' is the largest difference of R@1 / MAP@R / R-precision / NMI between the two; "
+        "'NMI diff, same clusters' feeds one clustering to both NMI functions.",
+        "",
+        markdown_table(data["rows"], bench_vs_pml.COLUMNS),
+        "",
+        "Target (ours at most 0.8x PML's time, no more memory, identical values):",
+        "",
+        *[f"- {line}" for line in data["verdict"].splitlines()],
+    ]
+
+
+def training_section(data: dict[str, Any]) -> list[str]:
+    s = data["setup"]
+    return [
+        "## Training: throughput and phases of an epoch (cpu profile)",
+        "",
+        f"Every method trained {s['epochs']} epochs (warm-up {s['warmup_epochs']}) on the cpu profile's glyphs "
+        f"{s['glyphs']}, {s['triplets_per_epoch']} triplets an epoch, torch threads {s['threads']}. Medians over "
+        f"the epochs after the warm-up. 'train img/s' = distinct images a training phase pushes through the "
+        f"network per second; shares are of the whole epoch (other = triplet sampling and batching).",
+        "",
+        bench_training.table(data["rows"]),
+        "",
+        f"Target (smart mining under {100 * bench_training.MINING_SHARE_TARGET:.0f}% of an epoch): {data['verdict']}",
+    ]
+
+
+EVALUATION_COLUMNS = [
+    ("N", "N", ",d"), ("d", "d", "d"), ("classes", "classes", ",d"), ("knn_k", "knn k", "d"),
+    ("median_s", "median s", ".2f"), ("rss_before_mib", "RSS before MiB", ".0f"), ("peak_rss_mib", "peak RSS MiB", ".0f"),
+]
+
+
+def evaluation_section(data: dict[str, Any]) -> list[str]:
+    return [
+        "## Evaluation alone (ours, no torch in the process)",
+        "",
+        f"`evaluate()` with the default metrics (R@1,2,4,8, NMI, MAP@R, R-precision), median of {data['repeats']} "
+        "calls, one process per row.",
+        "",
+        markdown_table(data["rows"], EVALUATION_COLUMNS),
+    ]
+
+
+MINING_COLUMNS = [
+    ("method", "method", "s"), ("N", "N", ",d"), ("time", "time s", "s"), ("runs", "runs", "d"),
+    ("t_index", "index s", ".2f"), ("t_select", "select s", ".2f"), ("recall", "index recall", ".3f"),
+    ("peak_mib", "peak MiB", ".0f"),
+]
+
+
+def mining_section(data: dict[str, Any]) -> list[str]:
+    rows = []
+    for r in data["rows"]:
+        shown = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        shown["time"] = ("~" if r["extrapolated"] else "") + f"{r['seconds']:.2f}"
+        rows.append(shown)
+    return [
+        "## Mining: smart mining against exhaustive hard mining",
+        "",
+        f"One mining call over N embeddings (d = 64, N/40 classes, k = {data['args']['k']}); '~' marks a time "
+        "extrapolated from the previous size because running it would exceed the budget.",
+        "",
+        markdown_table(rows, MINING_COLUMNS),
+    ]
+
+
+SECTIONS = {"bench_vs_pml": vs_pml_section, "bench_training": training_section,
+            "bench_evaluation": evaluation_section, "bench_mining": mining_section}
+
+
+def render(data: dict[str, Any], info: dict[str, Any], walls: dict[str, float]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written {info['date']} by `benchmarks/report_benchmarks.py` on {info['cpus']} cores "
+        f"({info['cpu_model']}), Python {info['python']}; load average at start "
+        f"{' / '.join(f'{v:.2f}' for v in info['load_average'])} (1 / 5 / 15 min). The machine may be shared: "
+        "absolute times are noisy, ratios measured side by side in one process are what count.",
+    ]
+    if walls:
+        lines += ["", "Script wall times: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + "."]
+    for name, section in SECTIONS.items():
+        if name in data:
+            lines += ["", *section(data[name])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes; skips bench_evaluation")
+    parser.add_argument("--from", dest="source", type=Path, default=None, help="read the JSON files here, run nothing")
+    parser.add_argument("--json-dir", type=Path, default=None, help="keep the JSON outputs here")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks.md")
+    args = parser.parse_args(argv)
+
+    info = machine()
+    walls: dict[str, float] = {}
+    if args.source:
+        data = load(args.source)
+        if not data:
+            raise SystemExit(f"--from {args.source}: no {', '.join(f'{n}.json' for n in SCRIPTS)} there")
+    else:
+        with tempfile.TemporaryDirectory(prefix="benchmarks-") as tmp:
+            json_dir = args.json_dir or Path(tmp)
+            json_dir.mkdir(parents=True, exist_ok=True)
+            walls = run_scripts(json_dir, args.quick)
+            data = load(json_dir)
+    from smartmining.atomic import write_text
+
+    write_text(args.out, render(data, info, walls))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
