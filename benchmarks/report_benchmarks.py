@@ -1,6 +1,7 @@
 """Run the benchmark scripts (or read their JSON outputs) and write results/benchmarks.md.
 
-    python benchmarks/report_benchmarks.py                      # run all four, about 8-10 min on 2 cores
+    python benchmarks/report_benchmarks.py                      # vs PML, training, mining: 7-10 min on 2 cores
+    python benchmarks/report_benchmarks.py --all                # also bench_evaluation (ours alone), +1-2 min
     python benchmarks/report_benchmarks.py --quick              # small sizes, about 2 min
     python benchmarks/report_benchmarks.py --from DIR           # only read DIR/<name>.json, run nothing
     python benchmarks/report_benchmarks.py --json-dir DIR       # run, and keep the JSON outputs in DIR
@@ -24,6 +25,7 @@ from typing import Any
 import bench_training
 import bench_vs_pml
 from common import machine, markdown_table
+from smartmining.atomic import write_json, write_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -34,14 +36,15 @@ SCRIPTS: dict[str, tuple[list[str] | None, list[str] | None]] = {
     "bench_evaluation": ([], None),
     "bench_mining": (["--sizes", "5000,20000,60000", "--budget", "20"], ["--quick"]),
 }
+ONLY_WITH_ALL = {"bench_evaluation"}  # its figures repeat the "ours" side of bench_vs_pml
 
 
-def run_scripts(json_dir: Path, quick: bool) -> dict[str, float]:
+def run_scripts(json_dir: Path, quick: bool, run_all: bool) -> dict[str, float]:
     """Run each script with --json into ``json_dir``; returns their wall times."""
     walls = {}
     for name, (full, short) in SCRIPTS.items():
         extra = short if quick else full
-        if extra is None:
+        if extra is None or (name in ONLY_WITH_ALL and not run_all):
             continue
         cmd = [sys.executable, str(HERE / f"{name}.py"), *extra, "--json", str(json_dir / f"{name}.json")]
         print(f"running {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
@@ -50,12 +53,19 @@ def run_scripts(json_dir: Path, quick: bool) -> dict[str, float]:
         walls[name] = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"{name} failed (exit {done.returncode}); see its output above")
+    write_json(json_dir / WALLS, walls)
     return walls
 
 
-def load(json_dir: Path) -> dict[str, Any]:
-    return {name: json.loads((json_dir / f"{name}.json").read_text())
+WALLS = "wall_times.json"
+
+
+def load(json_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
+    """The scripts' JSON outputs found in ``json_dir``, and their wall times where recorded."""
+    data = {name: json.loads((json_dir / f"{name}.json").read_text())
             for name in SCRIPTS if (json_dir / f"{name}.json").is_file()}
+    walls = json.loads((json_dir / WALLS).read_text()) if (json_dir / WALLS).is_file() else {}
+    return data, walls
 
 
 def vs_pml_section(data: dict[str, Any]) -> list[str]:
@@ -68,7 +78,10 @@ def vs_pml_section(data: dict[str, Any]) -> list[str]:
         "each side once in a fresh process; 'peak-before' is the peak resident set during the call minus the "
         "resident set before it (imports and data excluded), 'peak' the whole process (PML's includes torch). "
         "'max abs diff' is the largest difference of R@1 / MAP@R / R-precision / NMI between the two; "
-        "'NMI diff, same clusters' feeds one clustering to both NMI functions.",
+        "'NMI diff, same clusters' feeds one clustering to both NMI functions. Both sides run the same FAISS "
+        "search (one call over all queries, so the float32 distances agree bit for bit) and the same k-means; "
+        "most of the time apart from those is PML's relevance mask, built by a Python loop over the classes that "
+        "scans all N labels per class (O(N x classes)), once for MAP@R and once for R-precision.",
         "",
         markdown_table(data["rows"], bench_vs_pml.COLUMNS),
         "",
@@ -142,7 +155,7 @@ def render(data: dict[str, Any], info: dict[str, Any], walls: dict[str, float]) 
     lines = [
         "# Benchmarks",
         "",
-        f"Written {info['date']} by `benchmarks/report_benchmarks.py` on {info['cpus']} cores "
+        f"Measured {info['date']} (`benchmarks/report_benchmarks.py`) on {info['cpus']} cores "
         f"({info['cpu_model']}), Python {info['python']}; load average at start "
         f"{' / '.join(f'{v:.2f}' for v in info['load_average'])} (1 / 5 / 15 min). The machine may be shared: "
         "absolute times are noisy, ratios measured side by side in one process are what count.",
@@ -158,25 +171,25 @@ def render(data: dict[str, Any], info: dict[str, Any], walls: dict[str, float]) 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; skips bench_evaluation")
+    parser.add_argument("--all", dest="run_all", action="store_true", help="also run bench_evaluation")
     parser.add_argument("--from", dest="source", type=Path, default=None, help="read the JSON files here, run nothing")
     parser.add_argument("--json-dir", type=Path, default=None, help="keep the JSON outputs here")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks.md")
     args = parser.parse_args(argv)
 
     info = machine()
-    walls: dict[str, float] = {}
     if args.source:
-        data = load(args.source)
+        data, walls = load(args.source)
         if not data:
             raise SystemExit(f"--from {args.source}: no {', '.join(f'{n}.json' for n in SCRIPTS)} there")
+        # The machine as the first script saw it, not as it is now.
+        info = next((d["machine"] for d in data.values() if "machine" in d), info)
     else:
         with tempfile.TemporaryDirectory(prefix="benchmarks-") as tmp:
             json_dir = args.json_dir or Path(tmp)
             json_dir.mkdir(parents=True, exist_ok=True)
-            walls = run_scripts(json_dir, args.quick)
-            data = load(json_dir)
-    from smartmining.atomic import write_text
-
+            run_scripts(json_dir, args.quick, args.run_all)
+            data, walls = load(json_dir)
     write_text(args.out, render(data, info, walls))
     print(f"wrote {args.out}")
 
