@@ -268,11 +268,13 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             return self.model(x).float()
 
-    def step(self, images_idx: np.ndarray, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor, epoch: int, b: int):
-        """Forward the batch's distinct images once, take the loss over its triplets, step the optimiser."""
+    def step(self, images_idx: np.ndarray, select: Callable[[torch.Tensor], tuple], epoch: int, b: int):
+        """Forward the batch's distinct images once, pick its triplets (``select``: embeddings -> a, p, n
+        positions in the batch), take the loss over them, step the optimiser."""
         x = batch_tensor(self.data.train_images, images_idx, self.data.train_transform, self.device)
         emb = self.forward(x)
         check_finite(emb, "embedding", epoch, b)
+        a, p, n = select(emb.detach())
         out = self.objective(emb[a], emb[p], emb[n])
         check_finite(out.total, "loss", epoch, b)
         self.optimizer.zero_grad(set_to_none=True)
@@ -280,44 +282,34 @@ class Trainer:
         self.optimizer.step()
         return out
 
+    def epoch_steps(self, epoch: int, row: dict[str, Any]) -> list[tuple[np.ndarray, Callable]]:
+        """The epoch's batches as (distinct image indices, triplet selection) pairs."""
+        if self.spec.miner == "semihard":  # online: P x K batches, triplets chosen after the forward pass
+            t = self.cfg["train"]
+            miner = SemiHardMiner(margin=self.cfg["loss"]["margin"])
+            row.update(mined_fraction=1.0, kappa=math.nan)
+            batches = pk_batches(self.data.train_labels, t["semihard_classes"], t["semihard_per_class"], self.rng)
+            labels = torch.as_tensor(self.data.train_labels, device=self.device)
+            return [(idx, lambda emb, idx=np.asarray(idx): miner.mine(emb, labels[torch.as_tensor(idx)]))
+                    for idx in batches]
+        steps = []
+        for trip in self.epoch_batches(epoch, row):  # offline: triplets fixed before the epoch
+            uniq, inv = np.unique(np.concatenate([trip.anchors, trip.positives, trip.negatives]), return_inverse=True)
+            inv = torch.as_tensor(inv, device=self.device).view(3, -1)
+            steps.append((uniq, lambda emb, inv=inv: (inv[0], inv[1], inv[2])))
+        return steps
+
     def train_epoch(self, epoch: int, row: dict[str, Any]) -> None:
         sums = {"loss": 0.0, "loss_triplet": 0.0, "loss_global": 0.0}
         per_triplet: list[torch.Tensor] = []
         self.model.train()
-        if self.spec.miner == "semihard":
-            t = self.cfg["train"]
-            batches_idx = pk_batches(self.data.train_labels, t["semihard_classes"], t["semihard_per_class"], self.rng)
-            miner = SemiHardMiner(margin=self.cfg["loss"]["margin"])
-            row.update(mined_fraction=1.0, kappa=math.nan)
-        else:
-            batches = self.epoch_batches(epoch, row)
+        steps = self.epoch_steps(epoch, row)
         t0 = time.perf_counter()
-        n_batches = len(batches_idx) if self.spec.miner == "semihard" else len(batches)
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=not self.progress)
         n_triplets = n_images = 0
-        for b in bar:
-            if self.spec.miner == "semihard":
-                idx = np.asarray(batches_idx[b])
-                x = batch_tensor(self.data.train_images, idx, self.data.train_transform, self.device)
-                emb = self.forward(x)
-                check_finite(emb, "embedding", epoch, b)
-                labels = torch.as_tensor(self.data.train_labels[idx], device=self.device)
-                a, p, n = miner.mine(emb.detach(), labels)
-                out = self.objective(emb[a], emb[p], emb[n])
-                check_finite(out.total, "loss", epoch, b)
-                self.optimizer.zero_grad(set_to_none=True)
-                out.total.backward()
-                self.optimizer.step()
-                n_images += len(idx)
-            else:
-                trip = batches[b]
-                flat = np.concatenate([trip.anchors, trip.positives, trip.negatives])
-                uniq, inv = np.unique(flat, return_inverse=True)
-                inv = torch.as_tensor(inv, device=self.device).view(3, -1)
-                out = self.step(uniq, inv[0], inv[1], inv[2], epoch, b)
-                n_images += len(uniq)
+        for b, (idx, select) in enumerate(tqdm(steps, desc=f"epoch {epoch}", leave=False, disable=not self.progress)):
+            out = self.step(np.asarray(idx), select, epoch, b)
             k = len(out.per_triplet)
-            n_triplets += k
+            n_triplets, n_images = n_triplets + k, n_images + len(idx)
             sums["loss"] += float(out.total.detach()) * k
             sums["loss_triplet"] += out.triplet * k
             sums["loss_global"] += out.global_ * k
