@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="skip and extrapolate cells predicted longer (s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--plot", default=None, help="also draw time against N on log-log axes here (.png)")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -181,6 +183,44 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  N = {n:>7,d}: exhaustive hard / smart-hnsw = {ratio:.1f}x")
     if args.json:
         write_json(args.json, {"args": vars(args), "rows": rows})
+    if args.plot:
+        plot_growth(rows, methods, args.plot)
+
+
+def fitted_exponent(rows: list[dict]) -> float:
+    """Least-squares slope of log time against log N over the measured (not extrapolated) cells."""
+    measured = [r for r in rows if not r["extrapolated"] and r["seconds"] > 0]
+    if len(measured) < 2:
+        return float("nan")
+    x = np.log([r["N"] for r in measured])
+    y = np.log([r["seconds"] for r in measured])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def plot_growth(rows: list[dict], methods: list[str], path: str) -> None:
+    """Time against N, log-log, one line per method, the fitted exponent in the legend; hollow = extrapolated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from smartmining.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+    for method in methods:
+        mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["N"])
+        line, = ax.plot([r["N"] for r in mine], [r["seconds"] for r in mine], "-",
+                        label=f"{method} (N^{fitted_exponent(mine):.2f})")
+        for r in mine:
+            ax.plot(r["N"], r["seconds"], "o", color=line.get_color(),
+                    markerfacecolor="none" if r["extrapolated"] else line.get_color())
+    ax.set(xscale="log", yscale="log", xlabel="N (embeddings, d = 64)", ylabel="seconds per mining call",
+           title="Smart mining against exhaustive hard mining")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(title="method (fitted growth)", fontsize=8)
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any
 
 import bench_training
 import bench_vs_pml
+from bench_mining import fitted_exponent
 from common import machine, markdown_table
 from smartmining.atomic import write_json, write_text
 
@@ -34,9 +35,13 @@ SCRIPTS: dict[str, tuple[list[str] | None, list[str] | None]] = {
     "bench_vs_pml": ([], ["--quick"]),
     "bench_training": ([], ["--quick"]),
     "bench_evaluation": ([], None),
-    "bench_mining": (["--sizes", "5000,20000,60000", "--budget", "20"], ["--quick"]),
+    "bench_mining": (["--sizes", "5000,20000,60000", "--budget", "20", "--plot", str(ROOT / "results/benchmarks_mining.png")],
+                     ["--quick", "--plot", str(ROOT / "results/benchmarks_mining.png")]),
+    "bench_pipeline": ([], ["--profile", "smoke"]),
 }
-ONLY_WITH_ALL = {"bench_evaluation"}  # its figures repeat the "ours" side of bench_vs_pml
+# bench_evaluation's figures repeat the "ours" side of bench_vs_pml; bench_pipeline takes the cpu profile's
+# whole run (minutes), so both run only with --all.
+ONLY_WITH_ALL = {"bench_evaluation", "bench_pipeline"}
 
 
 def run_scripts(json_dir: Path, quick: bool, run_all: bool) -> dict[str, float]:
@@ -137,6 +142,9 @@ def mining_section(data: dict[str, Any]) -> list[str]:
         shown = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
         shown["time"] = ("~" if r["extrapolated"] else "") + f"{r['seconds']:.2f}"
         rows.append(shown)
+    methods = sorted({r["method"] for r in data["rows"]})
+    growth = ", ".join(
+        f"{m} N^{fitted_exponent([r for r in data['rows'] if r['method'] == m]):.2f}" for m in methods)
     return [
         "## Mining: smart mining against exhaustive hard mining",
         "",
@@ -144,11 +152,27 @@ def mining_section(data: dict[str, Any]) -> list[str]:
         "extrapolated from the previous size because running it would exceed the budget.",
         "",
         markdown_table(rows, MINING_COLUMNS),
+        "",
+        f"Fitted growth (least squares of log time on log N over the measured cells): {growth}.",
+        "",
+        "![time against N, log-log](benchmarks_mining.png)",
+    ]
+
+
+def pipeline_section(data: dict[str, Any]) -> list[str]:
+    return [
+        f"## Pipeline: the `{data['args']['profile']}` profile end to end",
+        "",
+        "`benchmarks/bench_pipeline.py`: a clean clone of the repository, `snakemake all` with the installed "
+        "package (the glyphs rendered as part of it), then the same command again with nothing changed.",
+        "",
+        markdown_table(data["rows"], ["run", "wall s", "jobs"]),
     ]
 
 
 SECTIONS = {"bench_vs_pml": vs_pml_section, "bench_training": training_section,
-            "bench_evaluation": evaluation_section, "bench_mining": mining_section}
+            "bench_evaluation": evaluation_section, "bench_mining": mining_section,
+            "bench_pipeline": pipeline_section}
 
 
 def render(data: dict[str, Any], info: dict[str, Any], walls: dict[str, float]) -> str:
