@@ -13,7 +13,6 @@ mining share (t_index + t_mine) / t_epoch, which the project wants under 5% for 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from smartmining.errors import SmartMiningError
-from smartmining.evaluation import metrics, neighbours
+from smartmining.evaluation import neighbours
 from smartmining.evaluation.metrics import (
     MAPatR,
     NMI,

@@ -7,6 +7,7 @@ embeddings, ``metrics.json`` and ``provenance.json``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -143,6 +144,10 @@ def seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
+
+
+def mine_with_labels(miner: SemiHardMiner, labels: torch.Tensor, emb: torch.Tensor) -> tuple:
+    return miner.mine(emb, labels)
 
 
 class NonFiniteError(SmartMiningError):
@@ -290,8 +295,7 @@ class Trainer:
             row.update(mined_fraction=1.0, kappa=math.nan)
             batches = pk_batches(self.data.train_labels, t["semihard_classes"], t["semihard_per_class"], self.rng)
             labels = torch.as_tensor(self.data.train_labels, device=self.device)
-            return [(idx, lambda emb, idx=np.asarray(idx): miner.mine(emb, labels[torch.as_tensor(idx)]))
-                    for idx in batches]
+            return [(idx, functools.partial(mine_with_labels, miner, labels[torch.as_tensor(idx)])) for idx in batches]
         steps = []
         for trip in self.epoch_batches(epoch, row):  # offline: triplets fixed before the epoch
             uniq, inv = np.unique(np.concatenate([trip.anchors, trip.positives, trip.negatives]), return_inverse=True)
