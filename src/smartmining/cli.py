@@ -149,8 +149,10 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
 @profile_option
 @set_option
 @click.option("--dataset", default="glyphs", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/untrained"), show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET].")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Prepared dataset folder [default: data/PROFILE/DATASET].")
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
              data_dir: Path | None) -> None:
@@ -159,6 +161,7 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 
     cfg = load(config_path, profile, overrides)
     data_dir = data_dir or Path("data") / cfg["profile"] / dataset
+    out = out or Path("results") / cfg["profile"] / "untrained" / dataset
     metrics = untrained_baseline(cfg, dataset, data_dir, out)
     click.echo(json.dumps(metrics, indent=2))
 
