@@ -195,6 +195,8 @@ def test_run_cache_keys_depend_only_on_what_the_run_reads() -> None:
 def test_code_digest_changes_with_the_code_it_covers() -> None:
     assert code_digest("report") != code_digest("training")
     assert len(code_digest()) == 16
+    assert code_digest(exclude=("report",)) not in (code_digest(), code_digest("report"))
+    assert code_digest("training", exclude=("report",)) == code_digest("training")
 
 
 def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -213,3 +213,18 @@ def test_a_corrupt_image_stops_the_run_naming_it_or_is_skipped_and_counted(
                    progress=False)
     prov = json.loads((tmp_path / "skip" / "provenance.json").read_text())
     assert prov["data"]["skipped_images"]["train"] == [victim]
+
+
+def test_restart_if_changed_also_retrains_when_the_training_code_changed(
+    full_run: Path, smoke_profile: dict, smoke_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    shutil.copytree(full_run, tmp_path / "run")
+    monkeypatch.setattr(loop, "training_code", lambda: "other code")
+    calls = []
+    real = loop.Trainer.run_epoch
+    monkeypatch.setattr(loop.Trainer, "run_epoch", lambda self, e: calls.append(e) or real(self, e))
+    loop.train(smoke_profile, "glyphs", "smart+global+adaptive", 0, tmp_path / "run", smoke_data, progress=False,
+               restart_if_changed=True)
+    assert calls == list(range(1, smoke_profile["train"]["epochs"] + 1))

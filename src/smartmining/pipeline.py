@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from smartmining.config import apply_overrides
@@ -74,6 +75,9 @@ def resolve_run(cfg: dict[str, Any], name: str) -> tuple[str, list[str]]:
     return method, overrides
 
 
+TRAINING_CODE_EXCLUDES = ("report",)  # training and evaluation read every other part of the package
+
+
 # Which sections of a profile each kind of run reads: a change elsewhere must not retrain it.
 _SHARED_TRAIN = ("epochs", "batch_triplets", "triplets_per_epoch", "optimizer", "lr", "head_lr_mult",
                  "weight_decay", "momentum", "lr_step_epochs", "lr_gamma", "threads", "device", "amp", "skip_bad_images")
@@ -114,8 +118,9 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def code_digest(*parts: str) -> str:
-    """Hash of the package's source files under the given subpackages/modules (all when none given).
+def code_digest(*parts: str, exclude: tuple[str, ...] = ()) -> str:
+    """Hash of the package's source files under the given subpackages/modules (all when none given),
+    leaving out those under ``exclude``.
 
     The pipeline passes it as a parameter, so a change to the code a rule uses reruns that rule, and
     nothing depends on file times (which DVC checkouts change).
@@ -123,8 +128,8 @@ def code_digest(*parts: str) -> str:
     root = resources.files("smartmining")
     h = hashlib.sha256()
     for path in sorted(_source_files(root), key=str):
-        rel = str(path).split("smartmining", 1)[-1]
-        if parts and not any(rel.lstrip("/").startswith(p) for p in parts):
+        rel = Path(str(path)).relative_to(Path(str(root))).as_posix()
+        if (parts and not rel.startswith(parts)) or rel.startswith(exclude or ("\0",)):
             continue
         h.update(rel.encode())
         h.update(path.read_bytes())

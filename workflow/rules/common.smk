@@ -3,7 +3,7 @@ from snakemake.utils import validate
 validate(config, "../schemas/config.schema.yaml")
 
 PARAMS_FILE = config.get("params", "params.yaml")
-TRAIN_CODE = code_digest()  # training reads most of the package
+TRAIN_CODE = code_digest(exclude=TRAINING_CODE_EXCLUDES)  # training reads all but the report
 REPORT_CODE = code_digest("report", "methods.py", "pipeline.py")
 RES = PROFILE["resources"]
 

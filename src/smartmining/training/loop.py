@@ -38,7 +38,7 @@ from smartmining.mining.random import random_triplets, valid_anchors
 from smartmining.mining.semihard import SemiHardMiner, pk_batches
 from smartmining.mining.smart import SmartMiner
 from smartmining.models.embedding import EmbeddingNet, build_model, embed
-from smartmining.pipeline import resolve_run, run_config
+from smartmining.pipeline import TRAINING_CODE_EXCLUDES, code_digest, resolve_run, run_config
 from smartmining.provenance import now_iso, provenance
 from smartmining.training.batches import mixed_batches
 from smartmining.training.checkpoint import (
@@ -203,6 +203,7 @@ class Trainer:
             "config": self.cfg,
             "method": self.spec.name,
             "seed": self.seed,
+            "code": training_code(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -357,7 +358,8 @@ class Trainer:
         ckpt_path = self.out / CHECKPOINT_NAME
         state = load_checkpoint(ckpt_path)
         if state is not None and self.restart_if_changed and not same_run(state, self.cfg, self.spec.name, self.seed):
-            log.warning("%s: the parameters changed since the checkpoint was written; training afresh", ckpt_path)
+            log.warning("%s: the parameters or the training code changed since the checkpoint was written; "
+                        "training afresh", ckpt_path)
             state = None
         if state is not None:
             check_resumable(state, self.cfg, self.spec.name, self.seed, ckpt_path)
@@ -398,8 +400,15 @@ class Trainer:
 
 
 def same_run(state: dict[str, Any], cfg: dict[str, Any], method: str, seed: int) -> bool:
+    """Written by this run with these parameters and this training code (the pipeline's notion of a rerun)."""
     return (state.get("method") == method and state.get("seed") == seed
+            and state.get("code") == training_code()
             and json.dumps(state.get("config"), sort_keys=True, default=str) == json.dumps(cfg, sort_keys=True, default=str))
+
+
+@functools.cache
+def training_code() -> str:
+    return code_digest(exclude=TRAINING_CODE_EXCLUDES)
 
 
 def check_resumable(state: dict[str, Any], cfg: dict[str, Any], method: str, seed: int, path: Path) -> None:
