@@ -166,7 +166,7 @@ def pipeline_section(data: dict[str, Any]) -> list[str]:
         "`benchmarks/bench_pipeline.py`: a clean clone of the repository, `snakemake all` with the installed "
         "package (the glyphs rendered as part of it), then the same command again with nothing changed.",
         "",
-        markdown_table(data["rows"], ["run", "wall s", "jobs"]),
+        markdown_table(data["rows"], [("run", "run", "s"), ("wall s", "wall s", ".1f"), ("jobs", "jobs", "")]),
     ]
 
 
