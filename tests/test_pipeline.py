@@ -121,12 +121,10 @@ def test_smoke_profile_runs_end_to_end_and_writes_tables_and_figures(smoke_proje
 
 
 @pytest.mark.slow
-def test_a_second_run_does_nothing_and_is_quick(smoke_project: Path) -> None:
-    start = time.perf_counter()
+def test_a_second_run_does_nothing(smoke_project: Path) -> None:
+    # how quickly is measured by benchmarks/bench_pipeline.py, not here
     proc = snakemake(smoke_project, "all", "--config", "profile=smoke")
-    elapsed = time.perf_counter() - start
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert elapsed < 60  # generous: the target (under 15 s) is measured by benchmarks/bench_pipeline.py
 
 
 @pytest.mark.slow

@@ -118,11 +118,9 @@ def methods() -> None:
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
           out: Path, data_dir: Path | None, quiet: bool, restart: bool, restart_if_changed: bool) -> None:
     """Train one (dataset, method, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
-    from smartmining.pipeline import resolve_run
     from smartmining.training.loop import train as train_run
 
     cfg = load(config_path, profile, overrides)
-    resolve_run(cfg, method)
     data_dir = data_dir or Path("data") / cfg["profile"] / dataset
     final = train_run(cfg, dataset, method, seed, out, data_dir, progress=not quiet, restart=restart,
                       restart_if_changed=restart_if_changed)

@@ -336,8 +336,7 @@ class Trainer:
                    random_fallbacks=0, n_mined=0, index="", mined_fraction=0.0)
         t_start = time.perf_counter()
         self.train_epoch(epoch, row)
-        mining_now = self.spec.adaptive and epoch > self.cfg["train"]["warmup_epochs"]
-        if mining_now:
+        if self.spec.adaptive and epoch > self.cfg["train"]["warmup_epochs"]:  # kappa was the controller's
             self.controller.observe(float(row["train_error"]))
         self.scheduler.step()
         emb = None
@@ -399,11 +398,14 @@ class Trainer:
             df[cols].to_csv(fh, index=False)
 
 
+def same_config(state: dict[str, Any], cfg: dict[str, Any]) -> bool:
+    return json.dumps(state.get("config"), sort_keys=True, default=str) == json.dumps(cfg, sort_keys=True, default=str)
+
+
 def same_run(state: dict[str, Any], cfg: dict[str, Any], method: str, seed: int) -> bool:
     """Written by this run with these parameters and this training code (the pipeline's notion of a rerun)."""
     return (state.get("method") == method and state.get("seed") == seed
-            and state.get("code") == training_code()
-            and json.dumps(state.get("config"), sort_keys=True, default=str) == json.dumps(cfg, sort_keys=True, default=str))
+            and state.get("code") == training_code() and same_config(state, cfg))
 
 
 @functools.cache
@@ -418,9 +420,7 @@ def check_resumable(state: dict[str, Any], cfg: dict[str, Any], method: str, see
             f"{path} belongs to method {state.get('method')!r} seed {state.get('seed')}, not {method!r} seed "
             f"{seed}; use another --out or remove the checkpoint"
         )
-    old = json.dumps(state.get("config"), sort_keys=True, default=str)
-    new = json.dumps(cfg, sort_keys=True, default=str)
-    if old != new:
+    if not same_config(state, cfg):
         raise SmartMiningError(
             f"{path} was written with other parameters than the ones given now; remove the run folder "
             f"{path.parent} (or pass --restart) to train afresh with the new ones"
