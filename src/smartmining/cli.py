@@ -99,45 +99,117 @@ def methods() -> None:
         click.echo(f"{spec.name:24s} miner={spec.miner} global={spec.use_global} adaptive={spec.adaptive}")
 
 
+def _selection(path: Path | None, cfg: dict[str, Any], dataset: str, name: str) -> dict[str, Any] | None:
+    """The select stage's choices where the run trains with them (--selection, else the pipeline's file)."""
+    from smartmining.runs import SELECTION_FILE, selected_keys
+
+    if not selected_keys(cfg, name):
+        return None
+    path = path or Path(SELECTION_FILE.format(profile=cfg["profile"], dataset=dataset))
+    if not path.is_file():
+        raise SmartMiningError(f"{path}: no such file; run {name!r} trains with hyperparameters chosen on validation "
+                               f"classes: run the pipeline's select stage first, or pass --selection FILE")
+    return json.loads(path.read_text())
+
+
 @main.command()
 @config_option
 @profile_option
 @set_option
 @click.option("--dataset", required=True, help="Dataset name.")
 @click.option("--method", required=True,
-              help="Method name (see `smartmining methods`), or a sweep point: sweep-kappa-V, sweep-fraction-V.")
-@click.option("--seed", type=int, required=True, help="Seed of every random source of the run.")
+              help="Method name (see `smartmining methods`), or a sweep point: sweep-kappa-V, sweep-fraction-V, sweep-kappa0-V.")
+@click.option("--seed", type=click.IntRange(min=0), required=True, help="Seed of every random source of the run.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder (resumes from its checkpoint).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@click.option("--selection", type=click.Path(path_type=Path), default=None,
+              help="The select stage's choices [default: results/PROFILE/selection/DATASET.json, where the run needs them].")
+@click.option("--init-from", type=click.Path(path_type=Path), default=None,
+              help="The pretrain stage's backbone [default: runs/PROFILE/DATASET/_pretrain/backbone.pt when model.init = pretrain].")
 @click.option("--quiet", is_flag=True, help="No progress bars (for pipelines).")
 @click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and train from scratch.")
 @click.option("--restart-if-changed", is_flag=True,
               help="Train from scratch when the checkpoint was written with other parameters (else: an error).")
 @user_errors
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
-          out: Path, data_dir: Path | None, quiet: bool, restart: bool, restart_if_changed: bool) -> None:
-    """Train one (dataset, method, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
-    from smartmining.training.loop import train as train_run
+          out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, quiet: bool, restart: bool,
+          restart_if_changed: bool) -> None:
+    """Train one (dataset, method or sweep point, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
+    from smartmining.runs import DATA_DIR, init_path, resolve
+    from smartmining.training.job import train as train_run
 
     cfg = load(config_path, profile, overrides)
-    data_dir = data_dir or Path("data") / cfg["profile"] / dataset
-    final = train_run(cfg, dataset, method, seed, out, data_dir, progress=not quiet, restart=restart,
-                      restart_if_changed=restart_if_changed)
+    run = resolve(cfg, dataset, method, _selection(selection, cfg, dataset, method))
+    data_dir = data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset))
+    final = train_run(run, seed, out, data_dir, init_from=init_from or init_path(cfg, dataset), progress=not quiet,
+                      restart=restart, restart_if_changed=restart_if_changed)
     click.echo(json.dumps(final, indent=2))
+
+
+@main.command()
+@config_option
+@profile_option
+@set_option
+@click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for backbone.pt [default: runs/PROFILE/DATASET/_pretrain].")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@user_errors
+def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
+             data_dir: Path | None) -> None:
+    """Pretrain the backbone on the dataset's source classes (disjoint from train, validation and test)."""
+    from smartmining.runs import DATA_DIR, PRETRAIN_DIR
+    from smartmining.training.job import pretrain_backbone
+
+    cfg = load(config_path, profile, overrides)
+    names = {"profile": cfg["profile"], "dataset": dataset}
+    record = pretrain_backbone(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(PRETRAIN_DIR.format(**names)))
+    click.echo(json.dumps(record, indent=2))
+
+
+@main.command()
+@config_option
+@profile_option
+@set_option
+@click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None, help="Folder of the profile's runs [default: runs/PROFILE].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="selection JSON to write [default: results/PROFILE/selection/DATASET.json].")
+@user_errors
+def select(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, runs_dir: Path | None,
+           out: Path | None) -> None:
+    """Choose the selection sweeps' hyperparameters on validation classes (never on test classes)."""
+    from smartmining import atomic
+    from smartmining.runs import SELECTION_FILE
+    from smartmining.selection import select as choose
+
+    cfg = load(config_path, profile, overrides)
+    chosen = choose(cfg, dataset, runs_dir or Path("runs") / cfg["profile"], cfg["evaluation"]["selection_metric"])
+    atomic.write_json(out or Path(SELECTION_FILE.format(profile=cfg["profile"], dataset=dataset)), chosen)
+    click.echo(json.dumps(chosen, indent=2))
 
 
 @main.command()
 @click.option("--embeddings", type=click.Path(path_type=Path), required=True, help="N x d .npy file.")
 @click.option("--labels", type=click.Path(path_type=Path), required=True, help="N .npy file of integer labels.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="metrics.json to write.")
-@click.option("--k", "ks", type=int, multiple=True, default=(1, 2, 4, 8), show_default=True, help="Recall@K values.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the k-means clustering for NMI.")
+@click.option("--k", "ks", type=click.IntRange(min=1), multiple=True,
+              help="Recall@K values [default: the profile's evaluation.ks where --config exists, else 1 2 4 8].")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of the k-means clustering for NMI [default: the profile's evaluation.seed, else 0].")
+@config_option
+@profile_option
 @user_errors
-def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], seed: int) -> None:
+def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], seed: int | None, config_path: Path,
+             profile: str | None) -> None:
     """Recall@K, NMI, MAP@R and R-precision of saved embeddings."""
     from smartmining.evaluation.io import evaluate_files
+    from smartmining.settings import EvaluationSettings, Settings
 
+    ev: EvaluationSettings | None = Settings.of(load(config_path, profile, ())).evaluation if config_path.is_file() else None
+    ks = ks or (ev.ks if ev else (1, 2, 4, 8))
+    seed = seed if seed is not None else (ev.seed if ev else 0)
     metrics = evaluate_files(embeddings, labels, out, ks=ks, seed=seed)
     click.echo(json.dumps(metrics, indent=2))
 
@@ -151,16 +223,20 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
               help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET].")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@click.option("--init-from", type=click.Path(path_type=Path), default=None,
+              help="Evaluate the pretrain stage's backbone (pretrained-only baseline) instead of the untrained network.")
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
-             data_dir: Path | None) -> None:
-    """Prepare the data and evaluate the untrained network on the test split (the floor of every table)."""
-    from smartmining.training.loop import untrained_baseline
+             data_dir: Path | None, init_from: Path | None) -> None:
+    """Evaluate the untrained (or pretrained-only) network on the test split: the floors of every table."""
+    from smartmining.runs import DATA_DIR, RESULTS_DIR
+    from smartmining.training.job import baseline as run_baseline
 
     cfg = load(config_path, profile, overrides)
-    data_dir = data_dir or Path("data") / cfg["profile"] / dataset
-    out = out or Path("results") / cfg["profile"] / "untrained" / dataset
-    metrics = untrained_baseline(cfg, dataset, data_dir, out)
+    names = {"profile": cfg["profile"], "dataset": dataset}
+    kind = "pretrained" if init_from else "untrained"
+    out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset
+    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from)
     click.echo(json.dumps(metrics, indent=2))
 
 

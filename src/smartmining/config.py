@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from smartmining.errors import SmartMiningError
+from smartmining.settings import with_defaults
 
 TOP_LEVEL_KEYS = {"profile", "profiles"}
 
@@ -98,9 +99,12 @@ def validate_profile(profile: dict[str, Any], where: str) -> None:
     if errors:
         lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:10]]
         raise SmartMiningError(f"{where}: invalid parameters:\n" + "\n".join(lines))
-    ctrl = profile["controller"]
-    if not ctrl["kappa_min"] <= ctrl["kappa0"] <= ctrl["kappa_max"]:
-        raise SmartMiningError(f"{where}: controller.kappa0 = {ctrl['kappa0']} must lie in [kappa_min, kappa_max]")
+    model, transform = profile["model"], profile["transform"]
+    if model.get("in_channels") not in (None, transform.get("channels")):
+        raise SmartMiningError(
+            f"{where}: model.in_channels = {model['in_channels']} differs from transform.channels = "
+            f"{transform.get('channels')}; set one of them (the model follows transform.channels when in_channels is unset)"
+        )
 
 
 def load_params(
@@ -119,7 +123,7 @@ def load_params(
     name = profile or raw.get("profile")
     if not isinstance(name, str):
         raise SmartMiningError(f"{source}: 'profile' must name one of: {', '.join(raw['profiles'])}")
-    resolved = apply_overrides(resolve_profile(raw, name, source), list(overrides))
-    validate_profile(resolved, f"{source} (profile {name!r})")
+    resolved = with_defaults(apply_overrides(resolve_profile(raw, name, source), list(overrides)))
     resolved["profile"] = name
+    validate_profile(resolved, f"{source} (profile {name!r})")
     return resolved

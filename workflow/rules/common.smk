@@ -1,14 +1,28 @@
 from snakemake.utils import validate
 
+from smartmining.fingerprint import TRAINING_CODE_EXCLUDES, code_digest, digest
+from smartmining.runs import DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, resolve, selected_keys, selection_runs
+
 validate(config, "../schemas/config.schema.yaml")
 
 PARAMS_FILE = config.get("params", "params.yaml")
 TRAIN_CODE = code_digest(exclude=TRAINING_CODE_EXCLUDES)  # training reads all but the report
-REPORT_CODE = code_digest("report", "methods.py", "pipeline.py")
+REPORT_CODE = code_digest("report", "methods.py", "runs.py", "settings.py")
 RES = PROFILE["resources"]
+PRETRAINED = PROFILE["model"]["init"] == "pretrain"
 
 
 def run_params(wildcards):
-    """The parameters a run depends on; a change to them (and only them) reruns it."""
-    method, overrides = resolve_run(PROFILE, wildcards.run)
-    return digest(run_config(PROFILE, wildcards.dataset, method, overrides))
+    """The parameters a run depends on (the select stage's choices enter as an input file)."""
+    chosen = {key: {"chosen": "selected"} for key in selected_keys(PROFILE, wildcards.run)}
+    return digest(resolve(PROFILE, wildcards.dataset, wildcards.run, chosen or None).key)
+
+
+def run_inputs(wildcards):
+    names = {"profile": PROFILE_NAME, "dataset": wildcards.dataset}
+    out = {"manifest": DATA_DIR.format(**names) + "/manifest.csv"}
+    if PRETRAINED:
+        out["backbone"] = PRETRAIN_DIR.format(**names) + "/backbone.pt"
+    if selected_keys(PROFILE, wildcards.run):
+        out["selection"] = SELECTION_FILE.format(**names)
+    return out

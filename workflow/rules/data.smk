@@ -16,3 +16,27 @@ rule prepare:
     shell:
         "smartmining prepare --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --out data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        manifest="data/{profile}/{dataset}/manifest.csv",
+    output:
+        backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
+        record="runs/{profile}/{dataset}/_pretrain/pretrain.json",
+    params:
+        params_file=PARAMS_FILE,
+        settings=lambda w: digest({k: PROFILE[k] for k in ("pretrain", "model", "transform")} | {"data": PROFILE["data"].get(w.dataset, {})}),
+        code=TRAIN_CODE,
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/pretrain/{dataset}.log",
+    threads: RES.get("train_threads", 1)
+    resources:
+        mem_mb=RES.get("train_mem_mb", 2000),
+        runtime=RES.get("train_runtime_min", 60),
+        gpu=RES.get("gpu", 0),
+    shell:
+        "smartmining pretrain --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --out runs/{wildcards.profile}/{wildcards.dataset}/_pretrain > {log} 2>&1"

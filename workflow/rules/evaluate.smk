@@ -5,8 +5,8 @@ rule evaluate:
     output:
         "runs/{profile}/{dataset}/{run}/seed{seed}/eval.json",
     params:
-        seed=PROFILE["evaluation"]["seed"],
-        ks=" ".join(f"--k {k}" for k in PROFILE["evaluation"]["ks"]),
+        params_file=PARAMS_FILE,
+        evaluation=digest(PROFILE["evaluation"]),
         code=code_digest("evaluation"),
     conda:
         "../envs/smartmining.yaml"
@@ -17,8 +17,8 @@ rule evaluate:
         mem_mb=2000,
         runtime=10,
     shell:
-        "smartmining evaluate --embeddings {input.embeddings} --labels {input.labels} --out {output}"
-        " {params.ks} --seed {params.seed} > {log} 2>&1"
+        "smartmining evaluate --config {params.params_file} --profile {wildcards.profile}"
+        " --embeddings {input.embeddings} --labels {input.labels} --out {output} > {log} 2>&1"
 
 
 rule baseline:
@@ -40,4 +40,27 @@ rule baseline:
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --out results/{wildcards.profile}/untrained/{wildcards.dataset}"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
+
+
+rule pretrained_baseline:
+    input:
+        manifest="data/{profile}/{dataset}/manifest.csv",
+        backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
+    output:
+        "results/{profile}/pretrained/{dataset}/metrics.json",
+    params:
+        params_file=PARAMS_FILE,
+        code=TRAIN_CODE,
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/baseline/{dataset}-pretrained.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --init-from {input.backbone} --out results/{wildcards.profile}/pretrained/{wildcards.dataset}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"

@@ -3,11 +3,15 @@ rule report:
         evals=[f"runs/{PROFILE_NAME}/{r.folder}/eval.json" for r in RUNS],
         epochs=[f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in RUNS],
         baselines=[f"results/{PROFILE_NAME}/untrained/{d}/metrics.json" for d in PROFILE["datasets"]],
+        pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/metrics.json" for d in PROFILE["datasets"]] if PRETRAINED else [],
     output:
         report="results/{profile}/REPORT.md",
         table="results/{profile}/summary.csv",
         curves="results/{profile}/curves.csv",
         metrics="results/{profile}/metrics.json",
+        recall="results/{profile}/recall_at_1.csv",
+        figures=directory("results/{profile}/figures"),
+        tables=directory("results/{profile}/tables"),
     params:
         params_file=PARAMS_FILE,
         code=REPORT_CODE,

@@ -1,6 +1,6 @@
 rule train:
     input:
-        manifest="data/{profile}/{dataset}/manifest.csv",
+        unpack(run_inputs),
     output:
         metrics="runs/{profile}/{dataset}/{run}/seed{seed}/metrics.json",
         epochs="runs/{profile}/{dataset}/{run}/seed{seed}/epochs.csv",
@@ -24,3 +24,24 @@ rule train:
         "smartmining train --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --method {wildcards.run} --seed {wildcards.seed} --out {params.out}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} --quiet --restart-if-changed > {log} 2>&1"
+
+
+rule select:
+    input:
+        epochs=lambda w: [f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in selection_runs(PROFILE, w.dataset)],
+    output:
+        "results/{profile}/selection/{dataset}.json",
+    params:
+        params_file=PARAMS_FILE,
+        code=code_digest("selection.py", "runs.py"),
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/select/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "smartmining select --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --runs runs/{wildcards.profile} --out {output} > {log} 2>&1"

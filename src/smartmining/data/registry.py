@@ -121,3 +121,7 @@ def _prepare_imagefolder(root: Path, *, source: str, train_classes: list[str] | 
 
 
 import smartmining.data.paper_datasets  # noqa: E402,F401  (registers cub200, cars196, sop)
+
+
+def check_prepared(name: str, root: Path, **options: Any) -> Path:  # placeholder until the data branch lands
+    return prepare_dataset(name, root, **options)

@@ -97,6 +97,8 @@ class OfflineMiner(ABC):
     """
 
     name: str = "offline"
+    needs_embedding: bool = True  # False: the miner ignores the embedding (no re-embedding for it)
+    kappa: float = float("nan")  # the exclusion boundary's scale, where the miner has one (smart mining)
 
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}

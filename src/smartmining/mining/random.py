@@ -63,6 +63,7 @@ class RandomMiner(OfflineMiner):
     """Random triplets, ignoring the embedding (epochs 1-2 and the random share of each batch)."""
 
     name = "random"
+    needs_embedding = False
 
     def mine(
         self, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, rng: np.random.Generator

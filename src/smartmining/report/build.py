@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from smartmining import atomic
 from smartmining.methods import METHODS
 from smartmining.errors import SmartMiningError
-from smartmining.pipeline import Run
+from smartmining.runs import Run
 from smartmining.report import convergence, figures, galleries, readings, runs, tables
 
 log = logging.getLogger(__name__)

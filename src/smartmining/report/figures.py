@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from smartmining import atomic  # noqa: E402
 from smartmining.methods import METHODS  # noqa: E402
 from smartmining.report.convergence import ADAPTIVE_PAIRS, mean_curve  # noqa: E402
-from smartmining.report.runs import sweep_point  # noqa: E402
+from smartmining.runs import sweep_point  # noqa: E402
 
 # One colour per method in every figure.
 METHOD_COLOURS = dict(zip(METHODS, sns.color_palette("tab10", len(METHODS))))

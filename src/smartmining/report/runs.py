@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from smartmining.errors import SmartMiningError
-from smartmining.pipeline import SWEEP_CONFIG_KEY, Run, format_value
+from smartmining.runs import Run, SweepPoint, profile_runs, sweep_point
 
 # The test metrics of eval.json / metrics.json, fractions in [0, 1].
 METRICS = ("nmi", "recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision")
@@ -23,31 +22,9 @@ KEY_COLUMNS = ["dataset", "run", "seed"]
 UNTRAINED = "untrained"
 
 
-@dataclass(frozen=True)
-class SweepPoint:
-    sweep: str  # "kappa" or "fraction"
-    value: float
-
-
-def sweep_point(run_name: str) -> SweepPoint | None:
-    """``sweep-kappa-4`` -> SweepPoint("kappa", 4.0); a method name -> None."""
-    if not run_name.startswith("sweep-"):
-        return None
-    _, sweep, value = run_name.split("-", 2)
-    return SweepPoint(sweep, float(value))
-
-
 def expected_runs(cfg: dict[str, Any]) -> list[Run]:
-    """The runs of the profile's matrix and sweeps; a profile without sweeps (or without values) has none."""
-    out: list[Run] = []
-    sweeps = cfg.get("sweeps") or {}
-    for dataset in cfg["datasets"]:
-        out += [Run(dataset, m, int(s)) for m in cfg["methods"] for s in cfg["seeds"]]
-        for sweep, key in SWEEP_CONFIG_KEY.items():
-            spec = sweeps.get(key) or {}
-            for value in spec.get("values") or []:
-                out += [Run(dataset, f"sweep-{sweep}-{format_value(value)}", int(s)) for s in spec.get("seeds") or []]
-    return out
+    """The runs of the profile's matrix and sweeps (``smartmining.runs`` owns the list)."""
+    return profile_runs(cfg)
 
 
 def read_json(path: Path, what: str) -> Any:

@@ -1,0 +1,69 @@
+"""One miner and one kappa source for every method of the matrix: the trainer never branches on names."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from smartmining.controller import KappaController
+from smartmining.methods import MethodSpec
+from smartmining.mining.base import OfflineMiner, OnlineMiner
+from smartmining.mining.hard import HardMiner
+from smartmining.mining.random import RandomMiner
+from smartmining.mining.semihard import SemiHardMiner
+from smartmining.mining.smart import SmartMiner
+from smartmining.settings import Settings
+
+
+class KappaSource(Protocol):
+    """Where smart mining reads kappa before each epoch's mining and reports the epoch's training error."""
+
+    @property
+    def kappa(self) -> float: ...
+
+    def observe(self, error: float, epoch: int | None = None) -> float: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class FixedKappa:
+    """A hand-tuned kappa (the non-adaptive methods): observing the error changes nothing."""
+
+    def __init__(self, kappa: float) -> None:
+        self._kappa = float(kappa)
+
+    @property
+    def kappa(self) -> float:
+        return self._kappa
+
+    def observe(self, error: float, epoch: int | None = None) -> float:
+        return self._kappa
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kappa": self._kappa}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._kappa = float(state["kappa"])
+
+
+def build_miner(spec: MethodSpec, settings: Settings) -> OfflineMiner | OnlineMiner:
+    m = settings.mining
+    if spec.miner == "smart":
+        return SmartMiner(kappa=m.kappa, k=m.k, index=m.index, index_params=m.index_params, recall_sample=m.recall_sample)
+    if spec.miner == "hard":
+        return HardMiner(chunk_size=m.hard_chunk)
+    if spec.miner == "semihard":
+        return SemiHardMiner(margin=settings.loss.margin)
+    return RandomMiner()
+
+
+def build_kappa(spec: MethodSpec, settings: Settings) -> KappaSource | None:
+    """The controller (adaptive methods), the fixed kappa (smart mining), or None (kappa plays no part)."""
+    if spec.adaptive:
+        c = settings.controller
+        return KappaController(kappa0=c.kappa0, target_error=c.target_error, kappa_min=c.kappa_min,
+                               kappa_max=c.kappa_max, window=c.window, tolerance=c.tolerance)
+    if spec.miner == "smart":
+        return FixedKappa(settings.mining.kappa)
+    return None

@@ -1,0 +1,151 @@
+"""Typed sections of a resolved profile, and the one place where optional parameters get their defaults.
+
+``config.load_params`` fills every section's missing optional keys from the dataclasses below before it
+validates, so every consumer (the trainer, the cache keys, the report) sees the same complete values and
+no module keeps its own copy of a default. ``Settings.of(profile)`` gives the typed view.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    backbone: str
+    embedding_dim: int
+    pretrained: bool | str
+    init: str = "scratch"  # "pretrain": fine-tune from the pipeline's pretrain stage (source classes)
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    in_channels: int | None = None  # None: follow transform.channels
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    warmup_epochs: int
+    batch_triplets: int
+    triplets_per_epoch: int | None
+    mined_fraction: float
+    optimizer: str
+    lr: float
+    head_lr_mult: float
+    weight_decay: float
+    momentum: float
+    lr_step_epochs: int
+    lr_gamma: float
+    threads: int
+    device: str
+    amp: bool = False
+    skip_bad_images: bool = False
+    semihard_classes: int = 8  # P of P x K
+    semihard_per_class: int = 4  # K
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    triplet: str
+    margin: float
+    global_t: float
+    global_lambda: float
+
+
+@dataclass(frozen=True)
+class MiningSettings:
+    kappa: float
+    k: int
+    index: str
+    index_params: dict[str, Any] = field(default_factory=dict)
+    recall_sample: int = 1000
+    hard_chunk: int = 1024
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    kappa0: float
+    target_error: float
+    kappa_min: float
+    kappa_max: float
+    window: int
+    tolerance: float = 0.05
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    ks: tuple[int, ...]
+    seed: int
+    every_epoch: bool  # validation metrics every epoch (else the last only)
+    test_every_epoch: bool = False  # test metrics every epoch (else the last only)
+    probe_triplets: int = 1000  # random training triplets whose zero-loss share is logged per epoch
+    selection_metric: str = "recall@1"  # the validation metric the select stage maximises
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 0.001
+    weight_decay: float = 0.0005
+    temperature: float = 0.05  # normalised-softmax classifier on the embedding
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelSettings,
+    "train": TrainSettings,
+    "loss": LossSettings,
+    "mining": MiningSettings,
+    "controller": ControllerSettings,
+    "evaluation": EvaluationSettings,
+    "pretrain": PretrainSettings,
+}
+
+
+def with_defaults(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile with every section's missing optional keys set to their defaults."""
+    out = copy.deepcopy(profile)
+    for name, cls in SECTIONS.items():
+        section = out.setdefault(name, {})
+        if not isinstance(section, dict):
+            continue  # the schema names the mistake
+        for f in fields(cls):
+            if f.name in section:
+                continue
+            if f.default is not MISSING:
+                section[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+            elif f.default_factory is not MISSING:
+                section[f.name] = f.default_factory()
+    return out
+
+
+def _typed(cls: type, values: dict[str, Any]) -> Any:
+    kwargs = {}
+    for f in fields(cls):
+        value = values[f.name]
+        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelSettings
+    train: TrainSettings
+    loss: LossSettings
+    mining: MiningSettings
+    controller: ControllerSettings
+    evaluation: EvaluationSettings
+    pretrain: PretrainSettings
+    transform: dict[str, Any]
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, profile: dict[str, Any]) -> Settings:
+        """The typed view of a resolved, validated profile (``config.load_params`` output)."""
+        full = with_defaults(profile)
+        return cls(**{name: _typed(c, full[name]) for name, c in SECTIONS.items()},
+                   transform=full["transform"], data=full["data"])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.model.in_channels or self.transform["channels"])

@@ -1,0 +1,78 @@
+"""A run's data: the prepared dataset's splits in memory as uint8 tensors, with the profile's transforms.
+
+Training reads what the pipeline's ``prepare`` stage wrote and never writes into the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smartmining.data.batch_transforms import BatchTransform
+from smartmining.data.images import LoadedSplit, load_images_checked
+from smartmining.data.manifest import read_manifest
+from smartmining.data.registry import check_prepared
+from smartmining.errors import SmartMiningError
+from smartmining.settings import Settings
+
+SPLITS_FOR = {"train": ("train", "val", "test"), "pretrain": ("source",), "baseline": ("val", "test")}
+
+
+@dataclass
+class RunData:
+    """The splits a job needs (``train``, ``val``, ``test``, ``source``), and the profile's transforms."""
+
+    splits: dict[str, LoadedSplit]
+    train_transform: Callable[[torch.Tensor], torch.Tensor]
+    test_transform: Callable[[torch.Tensor], torch.Tensor]
+    notes: dict[str, Any] = field(default_factory=dict)  # what data preparation and loading left out
+
+    def split(self, name: str) -> LoadedSplit:
+        if name not in self.splits:
+            raise SmartMiningError(f"the prepared dataset has no {name!r} split (splits present: {sorted(self.splits)})")
+        return self.splits[name]
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        return self.split("train").labels
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SmartMiningError("train.device = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train") -> RunData:
+    """The splits ``purpose`` needs, at the transform's input size (``resize`` or ``size``); a split the
+    manifest lacks is left out (``val``) or an error when the job cannot do without it."""
+    data_dir = Path(data_dir)
+    manifest = read_manifest(check_prepared(dataset, data_dir, **settings.data.get(dataset, {})))
+    spec = settings.transform
+    size = spec.get("resize") or spec["size"]
+    present = set(manifest["split"])
+    splits = {}
+    for name in SPLITS_FOR[purpose]:
+        if name not in present and name == "val":
+            continue
+        splits[name] = load_images_checked(manifest, data_dir, name, size=size, channels=spec["channels"],
+                                           skip_bad=settings.train.skip_bad_images)
+    device = resolve_device(settings.train.device)
+    if device.type == "cuda":  # page-locked memory: batches copy to the GPU asynchronously
+        for s in splits.values():
+            object.__setattr__(s, "images", s.images.pin_memory())
+    record_path = data_dir / "dataset.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    return RunData(
+        splits, BatchTransform(spec, train=True), BatchTransform(spec, train=False),
+        notes={"skipped_images": {k: s.skipped for k, s in splits.items()},
+               "excluded_singleton_classes": record.get("excluded_singleton_classes", [])},
+    )

@@ -1,0 +1,53 @@
+"""The jobs the CLI and the pipeline start: train one run, pretrain a backbone, evaluate a baseline network."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from smartmining import atomic
+from smartmining.runs import ResolvedRun
+from smartmining.settings import Settings
+from smartmining.training.checkpoint import CHECKPOINT_NAME
+from smartmining.training.data import load_run_data, resolve_device
+from smartmining.training.pretrain import pretrain
+from smartmining.training.trainer import Trainer, build_network, evaluate_network, seed_everything
+
+
+def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: Path | None = None,
+          progress: bool = True, restart: bool = False, restart_if_changed: bool = False) -> dict[str, Any]:
+    """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics."""
+    settings = Settings.of(run.profile)
+    out = Path(out)
+    data = load_run_data(settings, run.dataset, Path(data_dir))
+    out.mkdir(parents=True, exist_ok=True)
+    if restart:
+        (out / CHECKPOINT_NAME).unlink(missing_ok=True)
+    trainer = Trainer(run.method, settings, run.key, seed, data, out, progress=progress,
+                      restart_if_changed=restart_if_changed, init_from=init_from)
+    return trainer.fit()
+
+
+def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, seed: int = 0) -> dict[str, Any]:
+    settings = Settings.of(profile)
+    data = load_run_data(settings, dataset, Path(data_dir), purpose="pretrain")
+    return pretrain(settings, data, Path(out), seed)
+
+
+def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *, init_from: Path | None = None,
+             seed: int = 0) -> dict[str, float]:
+    """Test metrics of the network before any metric learning: untrained (``init_from`` None, scratch) or
+    pretrained-only (the pretrain stage's backbone under a new head): the floors every table shows."""
+    settings = Settings.of(profile)
+    if init_from is None:
+        settings = replace(settings, model=replace(settings.model, init="scratch"))
+    data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline")
+    seed_everything(seed)
+    device = resolve_device(settings.train.device)
+    metrics, emb = evaluate_network(build_network(settings, init_from).to(device), data, "test", settings, device)
+    out = Path(out)
+    atomic.write_npy(out / "test_embeddings.npy", emb)
+    atomic.write_npy(out / "test_labels.npy", data.split("test").labels)
+    atomic.write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,131 @@
+"""An epoch as a list of optimiser steps, for either kind of miner, at the same budget.
+
+Every method of a comparison gets the same number of triplets per epoch, in batches of the same size, so
+the same number of steps (PAPER.md section 10). A step forwards a set of distinct images once and picks
+its triplets (batch-local positions) from their embeddings:
+
+- offline miners (random, hard, smart): the triplets are fixed before the epoch (re-embed -> index ->
+  mine -> mix, ``plan_epoch``); a step forwards the images its triplets use;
+- online miners (semi-hard): a step forwards a P x K class-balanced batch and keeps ``batch_triplets``
+  of its anchor-positive pairs (seeded sub-sample) with their mined negatives.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from smartmining.mining.base import OfflineMiner, OnlineMiner, Triplets
+from smartmining.mining.factory import KappaSource
+from smartmining.mining.semihard import pk_batches
+from smartmining.training.batches import plan_epoch
+
+Selection = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # a, p, n, is_random (batch-local)
+SAMPLES_PER_EPOCH = 8  # mined triplets kept per epoch for the galleries of Figs. 5-6/10
+
+
+@dataclass
+class EpochContext:
+    epoch: int
+    labels: np.ndarray  # training labels
+    anchor_pool: np.ndarray  # training points that can anchor a triplet
+    n_triplets: int
+    batch_size: int
+    rng: np.random.Generator
+    embed_train: Callable[[], np.ndarray]  # re-embeds the whole training set (eval mode)
+    device: torch.device
+
+
+@dataclass
+class Step:
+    images: np.ndarray  # distinct training indices forwarded by this step
+    select: Callable[[torch.Tensor], Selection]
+
+
+@dataclass
+class EpochSteps:
+    steps: list[Step]
+    stats: dict[str, Any] = field(default_factory=dict)  # mining columns of the epoch's log row
+    mined: Triplets = field(default_factory=Triplets.empty)
+
+
+def _fixed_selection(trip: Triplets, device: torch.device) -> Step:
+    uniq, inv = np.unique(np.concatenate([trip.anchors, trip.positives, trip.negatives]), return_inverse=True)
+    inv_t = torch.as_tensor(inv, device=device).view(3, -1)
+    flags = torch.as_tensor(trip.is_random, device=device)
+    return Step(uniq, lambda emb: (inv_t[0], inv_t[1], inv_t[2], flags))
+
+
+def offline_steps(ctx: EpochContext, miner: OfflineMiner, kappa: KappaSource | None,
+                  mined_fraction: float, warmup_epochs: int) -> EpochSteps:
+    """The paper's epoch: re-embed, index, mine a share of the anchors, fill with random triplets, mix."""
+    stats: dict[str, Any] = {"t_embed": 0.0, "t_index": 0.0, "t_mine": 0.0, "n_embedded": 0, "random_fallbacks": 0,
+                             "kappa": math.nan, "mined_fraction": 0.0, "index": ""}
+    mining = ctx.epoch > warmup_epochs
+    fraction = (mined_fraction if miner.needs_embedding else 1.0) if mining else 0.0
+
+    def mine(anchors: np.ndarray) -> Triplets:
+        emb = None
+        if miner.needs_embedding:
+            t0 = time.perf_counter()
+            emb = ctx.embed_train()
+            stats["t_embed"], stats["n_embedded"] = time.perf_counter() - t0, len(emb)
+        if kappa is not None:
+            miner.kappa = kappa.kappa
+            stats["kappa"] = kappa.kappa
+        t0 = time.perf_counter()
+        triplets = miner.mine(emb, ctx.labels, anchors, ctx.rng)
+        total = time.perf_counter() - t0
+        found = miner.stats
+        stats["t_index"] = float(found.get("t_index", 0.0))
+        stats["t_mine"] = total - stats["t_index"]
+        stats.update({k: v for k, v in found.items() if k not in ("t_index", "t_select", "n_triplets", "kappa")})
+        return triplets
+
+    plan = plan_epoch(ctx.labels, ctx.anchor_pool, ctx.n_triplets, fraction, ctx.batch_size, ctx.rng,
+                      mine if mining else None)
+    stats.update(mined_fraction=fraction, n_mined=len(plan.mined))
+    return EpochSteps([_fixed_selection(b, ctx.device) for b in plan.batches], stats, plan.mined)
+
+
+def online_steps(ctx: EpochContext, miner: OnlineMiner, classes: int, per_class: int) -> EpochSteps:
+    """P x K batches, as many as the offline methods take steps; each keeps ``batch_size`` of its triplets."""
+    n_steps = max(1, math.ceil(ctx.n_triplets / ctx.batch_size))
+    batches: list[np.ndarray] = []
+    while len(batches) < n_steps:  # successive passes over the classes
+        batches += pk_batches(ctx.labels, classes, per_class, ctx.rng)
+    labels = torch.as_tensor(ctx.labels, device=ctx.device)
+    steps = []
+    for idx, size in zip(batches[:n_steps], _split_budget(ctx.n_triplets, n_steps)):
+        keep_seed = int(ctx.rng.integers(2**62))
+        steps.append(Step(idx, _online_selection(miner, labels[torch.as_tensor(idx, device=ctx.device)], size, keep_seed)))
+    return EpochSteps(steps, {"mined_fraction": 1.0, "kappa": math.nan, "n_mined": ctx.n_triplets, "index": ""})
+
+
+def _split_budget(total: int, parts: int) -> list[int]:
+    cuts = np.linspace(0, total, parts + 1).round().astype(int)
+    return list(np.diff(cuts))
+
+
+def _online_selection(miner: OnlineMiner, labels: torch.Tensor, size: int, seed: int) -> Callable[[torch.Tensor], Selection]:
+    def select(emb: torch.Tensor) -> Selection:
+        a, p, n = miner.mine(emb, labels)
+        keep = np.random.default_rng(seed).permutation(len(a))[:size]  # the seeded sub-sample of the pairs
+        keep_t = torch.as_tensor(np.sort(keep), device=emb.device)
+        a, p, n = a[keep_t], p[keep_t], n[keep_t]
+        return a, p, n, torch.zeros(len(a), dtype=torch.bool, device=emb.device)
+
+    return select
+
+
+def epoch_steps(ctx: EpochContext, miner: OfflineMiner | OnlineMiner, kappa: KappaSource | None,
+                mined_fraction: float, warmup_epochs: int, pk: tuple[int, int]) -> EpochSteps:
+    if isinstance(miner, OnlineMiner):
+        return online_steps(ctx, miner, *pk)
+    return offline_steps(ctx, miner, kappa, mined_fraction, warmup_epochs)
