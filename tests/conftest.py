@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
+# The select stage's choices for the smoke runs that train with them (the pipeline writes the real ones).
+SMOKE_SELECTION = {"kappa": {"chosen": 2.0}, "mined_fraction": {"chosen": 0.5}}
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +26,26 @@ def smoke_data(tmp_path_factory: pytest.TempPathFactory, smoke_profile: dict) ->
     root = tmp_path_factory.mktemp("glyphs-smoke")
     prepare_dataset("glyphs", root, **smoke_profile["data"]["glyphs"])
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_backbone(tmp_path_factory: pytest.TempPathFactory, smoke_profile: dict, smoke_data: Path) -> Path:
+    """The smoke profile's pretrain stage, run once per test session."""
+    from smartmining.training.job import pretrain_backbone
+
+    out = tmp_path_factory.mktemp("pretrain-smoke")
+    pretrain_backbone(smoke_profile, "glyphs", smoke_data, out)
+    return out / "backbone.pt"
+
+
+@pytest.fixture(scope="session")
+def train_smoke(smoke_data: Path, smoke_backbone: Path) -> Callable[..., dict]:
+    """train_smoke(profile, out, method=..., seed=0, **options): one run on the smoke data, as the CLI runs it."""
+    from smartmining.training.job import train_named
+
+    def run(profile: dict, out: Path, method: str = "smart+global+adaptive", seed: int = 0, data: Path | None = None,
+            **options: object) -> dict:
+        return train_named(profile, "glyphs", method, seed, out, data or smoke_data, selection=SMOKE_SELECTION,
+                           init_from=smoke_backbone, progress=False, **options)
+
+    return run

@@ -12,25 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from smartmining.training import loop
 from smartmining.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD = "smart+global+adaptive"
 
 
-def train_command(out: Path, data: Path) -> list[str]:
+def train_command(out: Path, data: Path, backbone: Path) -> list[str]:
     return [sys.executable, "-m", "smartmining", "train", "--config", str(ROOT / "params.yaml"), "--profile", "smoke",
             "--dataset", "glyphs", "--method", METHOD, "--seed", "0", "--out", str(out), "--data-dir", str(data),
-            "--quiet"]
+            "--init-from", str(backbone), "--quiet"]
 
 
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_metrics(
-    smoke_profile: dict, smoke_data: Path, tmp_path: Path
+    smoke_profile: dict, smoke_data: Path, smoke_backbone: Path, train_smoke, tmp_path: Path
 ) -> None:
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(train_command(killed, smoke_data), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(train_command(killed, smoke_data, smoke_backbone), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     deadline = time.monotonic() + 300
     while not (killed / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -41,18 +40,18 @@ def test_kill_9_mid_epoch_then_the_same_command_resumes_to_the_same_metrics(
     assert 1 <= state["epoch"] < smoke_profile["train"]["epochs"], "the run ended before it could be killed"
     assert not (killed / "metrics.json").exists()
 
-    done = subprocess.run(train_command(killed, smoke_data), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(train_command(killed, smoke_data, smoke_backbone), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resuming" in done.stderr
 
-    uninterrupted = loop.train(smoke_profile, "glyphs", METHOD, 0, tmp_path / "straight", smoke_data, progress=False)
+    uninterrupted = train_smoke(smoke_profile, tmp_path / "straight", method=METHOD)
     assert json.loads((killed / "metrics.json").read_text()) == uninterrupted
 
 
-def test_a_corrupt_checkpoint_is_reported_not_overwritten(smoke_profile: dict, smoke_data: Path, tmp_path: Path) -> None:
+def test_a_corrupt_checkpoint_is_reported_not_overwritten(smoke_profile: dict, train_smoke, tmp_path: Path) -> None:
     from smartmining.errors import SmartMiningError
 
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(SmartMiningError, match="cannot read the checkpoint"):
-        loop.train(smoke_profile, "glyphs", "random", 0, tmp_path, smoke_data, progress=False)
+        train_smoke(smoke_profile, tmp_path, method="random")
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"

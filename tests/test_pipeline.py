@@ -14,16 +14,19 @@ import pytest
 import yaml
 
 from smartmining.config import load_params
-from smartmining.pipeline import code_digest, digest, resolve_run, run_config, runs
+from smartmining.fingerprint import code_digest, digest
+from smartmining.runs import profile_runs, resolve, run_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("workflow", "params.yaml", "dvc.yaml", "src")
+WORKFLOW_FILES = ("Snakefile", "profiles", "workflow", "params.yaml", "dvc.yaml", "src")
 
 
 def make_project(dest: Path) -> Path:
     for name in WORKFLOW_FILES:
         src = ROOT / name
-        if src.is_dir():
+        if src.is_symlink():
+            (dest / name).symlink_to(os.readlink(src))
+        elif src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, dest / name)
@@ -101,9 +104,9 @@ def test_an_interrupted_pipeline_finishes_without_redoing_completed_jobs(
     changed = [str(f) for f, mtime in before.items() if f.stat().st_mtime_ns != mtime]
     assert changed == []
     cfg = load_params(ROOT / "params.yaml", "smoke")
-    for run in runs(cfg):  # every run complete: all its epochs, nothing partial accepted
+    for run in profile_runs(cfg):  # every run complete: all its epochs (and epoch 0), nothing partial accepted
         epochs = (project / "runs" / "smoke" / run.folder / "epochs.csv").read_text().strip().splitlines()
-        assert len(epochs) == 1 + cfg["train"]["epochs"]
+        assert len(epochs) == 2 + cfg["train"]["epochs"]
     assert not list(project.rglob("*.tmp"))
 
 
@@ -113,7 +116,7 @@ def test_smoke_profile_runs_end_to_end_and_writes_tables_and_figures(smoke_proje
     assert (results / "REPORT.md").stat().st_size > 500
     assert list(results.rglob("*.png")) and list(results.rglob("*.csv"))
     cfg = load_params(ROOT / "params.yaml", "smoke")
-    for run in runs(cfg):
+    for run in profile_runs(cfg):
         folder = smoke_project / "runs" / "smoke" / run.folder
         for name in ("epochs.csv", "metrics.json", "eval.json", "test_embeddings.npy", "provenance.json"):
             assert (folder / name).exists(), folder / name
@@ -149,9 +152,11 @@ def test_dry_runs_of_the_cpu_and_paper_profiles_list_the_expected_jobs(tmp_path:
             len(s["values"]) * len(s["seeds"]) for s in cfg["sweeps"].values()
         )
         counts = planned_jobs(project, "all", "--config", f"profile={profile}")
-        assert counts["train"] == matrix + sweeps == len(runs(cfg))
+        assert counts["train"] == matrix + sweeps == len(profile_runs(cfg))
         assert counts["evaluate"] == counts["train"]
         assert counts["prepare"] == len(cfg["datasets"]) and counts["report"] == 1
+        assert counts["select"] == len(cfg["datasets"])  # hyperparameters chosen on validation classes
+        assert counts.get("pretrain", 0) == (len(cfg["datasets"]) if cfg["model"]["init"] == "pretrain" else 0)
 
 
 def test_the_slurm_profile_parses_and_asks_one_gpu_per_training_job(tmp_path: Path) -> None:
@@ -183,13 +188,16 @@ def test_a_bad_params_yaml_stops_the_pipeline_with_a_message_naming_it(tmp_path:
 def test_run_cache_keys_depend_only_on_what_the_run_reads() -> None:
     cfg = load_params(ROOT / "params.yaml", "cpu")
     other = load_params(ROOT / "params.yaml", "cpu", ["mining.kappa=2.5", "controller.target_error=0.6"])
-    key = lambda c, m: digest(run_config(c, "glyphs", *resolve_run(c, m)))  # noqa: E731
+    chosen = {"kappa": {"chosen": 2.0}, "mined_fraction": {"chosen": 0.5}}
+    key = lambda c, m, s=chosen: digest(resolve(c, "glyphs", m, s).key)  # noqa: E731
     assert key(cfg, "random") == key(other, "random")
     assert key(cfg, "semihard") == key(other, "semihard")
-    assert key(cfg, "smart") != key(other, "smart")  # fixed kappa changed
+    assert key(cfg, "smart") == key(other, "smart")  # the selected kappa, not the profile's, is trained with
+    assert key(cfg, "smart", {**chosen, "kappa": {"chosen": 4.0}}) != key(cfg, "smart")
+    assert key(cfg, "sweep-kappa-4") != key(other, "sweep-kappa-4")  # a selection run keeps the profile's others
     assert key(cfg, "smart+global+adaptive") != key(other, "smart+global+adaptive")  # target changed
-    assert key(cfg, "sweep-kappa-4") == key(other, "sweep-kappa-4")  # the sweep sets kappa itself
-    assert resolve_run(cfg, "sweep-fraction-0.2") == ("smart+global+adaptive", ["train.mined_fraction=0.2"])
+    spec, full = run_profile(cfg, "sweep-fraction-0.25")
+    assert spec.name == "smart+global+adaptive" and full["train"]["mined_fraction"] == 0.25
 
 
 def test_code_digest_changes_with_the_code_it_covers() -> None:
@@ -227,3 +235,19 @@ def test_dvc_repro_after_snakemake_retrains_nothing_and_shows_params_metrics_and
         assert (smoke_project / "plots" / "index.html").stat().st_size > 1000
     finally:
         params_file.write_text(original)
+
+
+def test_the_root_snakefile_applies_the_default_settings_and_pins_the_profile(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    proc = snakemake(project, "-n", "all", "--config", "profile=smoke")
+    assert "profiles/default" in proc.stdout + proc.stderr  # the workflow profile was loaded from the root
+    # a target naming another profile than the configured one is not built with this one's parameters
+    other = snakemake(project, "-n", "runs/cpu/glyphs/random/seed0/metrics.json", "--config", "profile=smoke", check=False)
+    assert other.returncode != 0
+    assert "runs/cpu/glyphs/random/seed0/metrics.json" in other.stdout + other.stderr
+
+
+def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    proc = snakemake(project, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

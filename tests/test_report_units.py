@@ -12,7 +12,7 @@ import pytest
 
 from smartmining.config import load_params
 from smartmining.errors import SmartMiningError
-from smartmining.pipeline import runs as pipeline_runs
+from smartmining.runs import profile_runs as pipeline_runs
 from smartmining.methods import PAPER_ROWS
 from smartmining.report import convergence, readings, runs, tables
 from smartmining.report.galleries import montage, pick_epochs

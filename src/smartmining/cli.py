@@ -136,14 +136,13 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
           out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, quiet: bool, restart: bool,
           restart_if_changed: bool) -> None:
     """Train one (dataset, method or sweep point, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
-    from smartmining.runs import DATA_DIR, init_path, resolve
-    from smartmining.training.job import train as train_run
+    from smartmining.runs import DATA_DIR
+    from smartmining.training.job import train_named
 
     cfg = load(config_path, profile, overrides)
-    run = resolve(cfg, dataset, method, _selection(selection, cfg, dataset, method))
     data_dir = data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset))
-    final = train_run(run, seed, out, data_dir, init_from=init_from or init_path(cfg, dataset), progress=not quiet,
-                      restart=restart, restart_if_changed=restart_if_changed)
+    final = train_named(cfg, dataset, method, seed, out, data_dir, selection=_selection(selection, cfg, dataset, method),
+                        init_from=init_from, progress=not quiet, restart=restart, restart_if_changed=restart_if_changed)
     click.echo(json.dumps(final, indent=2))
 
 

@@ -180,6 +180,23 @@ def resolve(cfg: dict[str, Any], dataset: str, name: str, selection: dict[str, A
     return ResolvedRun(dataset, spec, full, run_key(full, dataset, spec))
 
 
+def cache_key(cfg: dict[str, Any], dataset: str, name: str) -> dict[str, Any]:
+    """The run's key before selection: the selected hyperparameters left out (the select stage's file is an
+    input of the run instead, so a new choice reruns it)."""
+    chosen = selected_keys(cfg, name)
+    spec, full = run_profile(cfg, name, {key: {"chosen": _current(cfg, key)} for key in chosen})
+    key = run_key(full, dataset, spec)
+    for name_ in chosen:
+        section, param = SELECTED_PARAMETER[name_].split(".")
+        key.get(section, {}).pop(param, None)
+    return key
+
+
+def _current(cfg: dict[str, Any], selected: str) -> Any:
+    section, param = SELECTED_PARAMETER[selected].split(".")
+    return cfg[section][param]
+
+
 def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, Any]:
     train_keys = list(_SHARED_TRAIN)
     if spec.miner == "semihard":

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 from snakemake.utils import validate
 
 from smartmining.fingerprint import TRAINING_CODE_EXCLUDES, code_digest, digest
-from smartmining.runs import DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, resolve, selected_keys, selection_runs
+from smartmining.runs import DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, selected_keys, selection_runs
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -14,15 +16,14 @@ PRETRAINED = PROFILE["model"]["init"] == "pretrain"
 
 def run_params(wildcards):
     """The parameters a run depends on (the select stage's choices enter as an input file)."""
-    chosen = {key: {"chosen": "selected"} for key in selected_keys(PROFILE, wildcards.run)}
-    return digest(resolve(PROFILE, wildcards.dataset, wildcards.run, chosen or None).key)
+    return digest(cache_key(PROFILE, wildcards.dataset, wildcards.run))
 
 
 def run_inputs(wildcards):
     names = {"profile": PROFILE_NAME, "dataset": wildcards.dataset}
-    out = {"manifest": DATA_DIR.format(**names) + "/manifest.csv"}
+    out = {"manifest": str(Path(DATA_DIR.format(**names), "manifest.csv"))}
     if PRETRAINED:
-        out["backbone"] = PRETRAIN_DIR.format(**names) + "/backbone.pt"
+        out["backbone"] = str(Path(PRETRAIN_DIR.format(**names), "backbone.pt"))
     if selected_keys(PROFILE, wildcards.run):
         out["selection"] = SELECTION_FILE.format(**names)
     return out

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from smartmining import atomic
-from smartmining.runs import ResolvedRun
+from smartmining.runs import ResolvedRun, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training.checkpoint import CHECKPOINT_NAME
 from smartmining.training.data import load_run_data, resolve_device
@@ -27,6 +27,13 @@ def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: 
     trainer = Trainer(run.method, settings, run.key, seed, data, out, progress=progress,
                       restart_if_changed=restart_if_changed, init_from=init_from)
     return trainer.fit()
+
+
+def train_named(profile: dict[str, Any], dataset: str, name: str, seed: int, out: Path, data_dir: Path, *,
+                selection: dict[str, Any] | None = None, init_from: Path | None = None, **options: Any) -> dict[str, Any]:
+    """Train the run ``name`` (a method or a sweep point) of a resolved profile: what `smartmining train` does."""
+    run = resolve(profile, dataset, name, selection)
+    return train(run, seed, out, data_dir, init_from=init_from or init_path(profile, dataset), **options)
 
 
 def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, seed: int = 0) -> dict[str, Any]:
