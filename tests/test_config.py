@@ -35,8 +35,9 @@ def test_default_profile_is_cpu_with_the_full_matrix() -> None:
         "random", "random+global", "semihard", "hard", "smart", "smart+global", "smart+global+adaptive"
     }
     assert len(cfg["seeds"]) >= 3
-    assert cfg["sweeps"]["kappa"]["values"] == [1, 4, 16, 64]
-    assert cfg["sweeps"]["mined_fraction"]["values"] == [0.1, 0.2, 0.4, 0.6]
+    assert cfg["sweeps"]["kappa0"]["values"] == [1, 4, 16, 64]  # Fig. 7: the adaptive initial kappa
+    assert len(cfg["sweeps"]["kappa"]["values"]) >= 3 and len(cfg["sweeps"]["mined_fraction"]["values"]) >= 3
+    assert cfg["model"]["init"] == "pretrain" and cfg["data"]["glyphs"]["val_classes"] > 0
 
 
 def test_base_profile_is_deep_merged() -> None:

@@ -91,7 +91,7 @@ def test_pk_batches_cover_the_epoch_with_distinct_balanced_classes():
 
 def test_pk_batches_errors():
     labels = np.array([0, 0, 1, 1, 2])
-    with pytest.raises(SmartMiningError, match="P = 3 exceeds"):
+    with pytest.raises(SmartMiningError, match=r"P = 3 \(train.semihard_classes\) exceeds"):
         pk_batches(labels, P=3, K=2, rng=np.random.default_rng(0))
     with pytest.raises(SmartMiningError, match="K must be"):
         pk_batches(labels, P=2, K=1, rng=np.random.default_rng(0))

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import torch
 
+from smartmining.checks import check_int
 from smartmining.errors import SmartMiningError
 from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs
 from smartmining.mining.random import ClassBlocks
@@ -21,8 +22,7 @@ def hard_triplets(embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarra
     Squared L2 distances from one matmul per chunk of anchors; ties go to the lowest index.
     """
     embeddings, labels, anchors = check_offline_inputs(embeddings, labels, anchors)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise SmartMiningError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    check_int("chunk_size", chunk_size)
     blocks = ClassBlocks(labels)
     if anchors.size and (blocks.size[anchors] < 2).any():
         raise SmartMiningError("some anchors have no positive (single-member class); filter with valid_anchors")

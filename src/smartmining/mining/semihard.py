@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from smartmining.checks import check_int
 from smartmining.errors import SmartMiningError
 from smartmining.mining.base import OnlineMiner
 
@@ -82,13 +83,13 @@ def pk_batches(labels: np.ndarray, P: int, K: int, rng: np.random.Generator) -> 
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise SmartMiningError(f"labels must be 1-D, got shape {labels.shape}")
-    for name, value, least in (("P", P, 2), ("K", K, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise SmartMiningError(f"{name} must be an integer >= {least}, got {value!r}")
+    check_int("P (train.semihard_classes)", P, 2)
+    check_int("K (train.semihard_per_class)", K, 2)
     classes, counts = np.unique(labels, return_counts=True)
     usable = classes[counts >= 2]
     if P > len(usable):
-        raise SmartMiningError(f"P = {P} exceeds the {len(usable)} classes with at least 2 images")
+        raise SmartMiningError(f"P = {P} (train.semihard_classes) exceeds the {len(usable)} training classes with at "
+                               f"least 2 images; set train.semihard_classes to at most {len(usable)}")
     chunks: list[list[np.ndarray]] = []
     for c in usable:
         members = rng.permutation(np.flatnonzero(labels == c))
