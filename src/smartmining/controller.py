@@ -37,7 +37,7 @@ import numpy as np
 
 from smartmining.errors import SmartMiningError
 
-# Bandwidth of the fit's weights 1 / (|e - e_target| + bandwidth)^2.
+# Bandwidth of the fit's weights (bandwidth / (|e - e_target| + bandwidth))^2, in (0, 1].
 FIT_BANDWIDTH = 0.05
 # A fitted |de / d ln kappa| is kept within slope0 * [0.5, 5]: a flatter fit (noise, drift) would
 # extrapolate far past the data, a steeper one would freeze kappa.
