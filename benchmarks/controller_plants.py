@@ -93,7 +93,7 @@ DESIGNS = {
     "log, tolerance 0.05, range": lambda k0: KappaController(kappa0=k0, tolerance=0.05),
     "log, no ridge prior, range": lambda k0: KappaController(kappa0=k0, prior_weight=0.0),
     "log, ridge 0.1, range": lambda k0: KappaController(kappa0=k0, prior_weight=0.1),
-    "log, window 3, range": lambda k0: KappaController(kappa0=k0, window=3),
+    "log, window 5, range": lambda k0: KappaController(kappa0=k0, window=5),
     "log, window 6, range": lambda k0: KappaController(kappa0=k0, window=6),
     "log, slope0 0.1, range": lambda k0: KappaController(kappa0=k0, slope0=0.1),
     "log, slope0 0.3, range": lambda k0: KappaController(kappa0=k0, slope0=0.3),
