@@ -69,7 +69,13 @@ class ControllerSettings:
     kappa_min: float
     kappa_max: float
     window: int
-    tolerance: float = 0.05
+    tolerance: float = 0.03
+    space: str = "log"  # fit ln(kappa) against e (docs/controller.md)
+    max_step: float | None = None  # largest factor per epoch; None: the data's range bounds the step
+    slope0: float = 0.2  # |de / d ln kappa| assumed before the first fit
+    bracket: bool = True
+    prior_weight: float = 0.02
+    range_share: float = 0.5  # kappa_hi: half the anchors still have a qualifying negative
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ class KappaSource(Protocol):
     @property
     def kappa(self) -> float: ...
 
-    def observe(self, error: float, epoch: int | None = None) -> float: ...
+    def observe(self, error: float, epoch: int | None = None, error_mined: float | None = None,
+                error_random: float | None = None) -> float: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -37,7 +38,8 @@ class FixedKappa:
     def kappa(self) -> float:
         return self._kappa
 
-    def observe(self, error: float, epoch: int | None = None) -> float:
+    def observe(self, error: float, epoch: int | None = None, error_mined: float | None = None,
+                error_random: float | None = None) -> float:
         return self._kappa
 
     def state_dict(self) -> dict[str, Any]:
@@ -63,7 +65,8 @@ def build_kappa(spec: MethodSpec, settings: Settings) -> KappaSource | None:
     if spec.adaptive:
         c = settings.controller
         return KappaController(kappa0=c.kappa0, target_error=c.target_error, kappa_min=c.kappa_min,
-                               kappa_max=c.kappa_max, window=c.window, tolerance=c.tolerance)
+                               kappa_max=c.kappa_max, window=c.window, tolerance=c.tolerance, space=c.space,
+                               max_step=c.max_step, slope0=c.slope0, bracket=c.bracket, prior_weight=c.prior_weight)
     if spec.miner == "smart":
         return FixedKappa(settings.mining.kappa)
     return None

@@ -71,6 +71,15 @@ class EpochLog:
         return dict(self.values)
 
 
+def controller_columns(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The controller's decision after this epoch (its last history entry), as log columns."""
+    if not history:
+        return {}
+    h = history[-1]
+    return {"kappa_next": h.get("kappa_next"), "controller_rule": h.get("rule"), "kappa_clamp": h.get("clamp") or "",
+            "kappa_unreachable": bool(h.get("unreachable"))}
+
+
 def run_epoch(trainer: Trainer, epoch: int) -> tuple[dict[str, Any], np.ndarray | None]:
     """Re-embed -> index -> mine -> mix (the miner's steps), train, steer kappa, evaluate; the epoch's row."""
     t_start = time.perf_counter()
@@ -89,7 +98,10 @@ def run_epoch(trainer: Trainer, epoch: int) -> tuple[dict[str, Any], np.ndarray 
         log.step(out, is_random, len(step.images))
     error = log.finish_training(time.perf_counter() - t0)
     if trainer.kappa is not None and not math.isnan(log.values["kappa"]):  # kappa steered this epoch's mining
-        trainer.kappa.observe(error, epoch)
+        e_mined, e_random = (log.values[k] for k in ("e_mined", "e_random"))
+        trainer.kappa.observe(error, epoch, error_mined=None if math.isnan(e_mined) else e_mined,
+                              error_random=None if math.isnan(e_random) else e_random)
+        log.update(controller_columns(getattr(trainer.kappa, "history", [])))
     trainer.scheduler.step()
     metrics, test_emb = trainer.measure(epoch)
     log.update(metrics)
