@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from smartmining.data import registry
 from smartmining.data.manifest import (MANIFEST_COLUMNS, file_md5, read_manifest, split_classes,
@@ -37,7 +38,9 @@ def test_round_trip(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (lambda df: df.drop(columns="md5"), "missing column"),
-        (lambda df: df.assign(split=["train", "train", "train", "val", "test"]), "split"),
+        (lambda df: df.assign(split=["train", "train", "train", "valid", "test"]), r"\['valid'\]; expected values in "
+                                                                                  r"\['source', 'train', 'val', 'test'\]"),
+        (lambda df: df.assign(split=["train", "val", "train", "test", "source"]), "class-disjoint"),
         (lambda df: df.assign(split=["train", "test", "train", "test", "test"]), "disjoint"),
         (lambda df: df.assign(label=[0, 0, 1, 2, 5]), "contiguous"),
         (lambda df: df.assign(label=[0, 0, 1, 2, 2]), "exactly one class_name"),
@@ -88,6 +91,19 @@ def test_file_md5(tmp_path: Path) -> None:
     assert file_md5(tmp_path / "f") == hashlib.md5(data).hexdigest()
 
 
+def toy_images(root: Path, classes: int = 4, per_class: int = 2) -> pd.DataFrame:
+    """A manifest of tiny real PNGs written under root: classes c0.. with per_class images each."""
+    rows = []
+    for label in range(classes):
+        for i in range(per_class):
+            path = root / "images" / str(label) / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("L", (4, 4), 10 * label + i).save(path)
+            rows.append((f"images/{label}/{i}.png", label, f"c{label}", "train" if label < classes // 2 else "test",
+                         file_md5(path)))
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
 @pytest.fixture
 def counting_dataset(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     """A registered toy dataset that records each call of its preparer."""
@@ -95,7 +111,7 @@ def counting_dataset(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
     def prepare(root: Path, *, size: int = 2) -> pd.DataFrame:
         calls.append({"size": size})
-        return _manifest()
+        return toy_images(root)
 
     monkeypatch.setitem(registry.DATASETS, "toy", prepare)
     monkeypatch.setitem(registry._VERSIONS, "toy", 1)
@@ -107,7 +123,8 @@ def test_prepare_is_a_no_op_with_the_same_options(tmp_path: Path, counting_datas
     assert path == tmp_path / "manifest.csv"
     assert read_manifest(path)["class_name"].nunique() == 4
     record = json.loads((tmp_path / "dataset.json").read_text())
-    assert record == {"dataset": "toy", "version": 1, "options": {"size": 2}}
+    assert record == {"dataset": "toy", "version": 1,
+                      "options": {"size": 2, "val_classes": 0, "val_seed": 0, "skip_bad_images": False}}
     registry.prepare_dataset("toy", tmp_path, size=2)  # the default spelled out: same options
     assert len(counting_dataset) == 1
     registry.prepare_dataset("toy", tmp_path, size=3)

@@ -84,6 +84,8 @@ def test_bad_files_are_all_listed(images) -> None:
 def test_load_argument_errors(images) -> None:
     root, manifest, _ = images
     with pytest.raises(SmartMiningError, match="split"):
+        load_images(manifest, root, "valid", size=16, channels=1)
+    with pytest.raises(SmartMiningError, match="no 'val' images"):
         load_images(manifest, root, "val", size=16, channels=1)
     with pytest.raises(SmartMiningError, match="channels"):
         load_images(manifest, root, "train", size=16, channels=2)

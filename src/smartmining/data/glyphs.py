@@ -1,152 +1,34 @@
 """The embedded dataset: characters rendered from the fonts that ship inside matplotlib.
 
-Each class is one character (Latin, Greek, Cyrillic, digits, symbols); its images vary in font,
-scale, rotation, translation, stroke width, contrast and noise. Like CUB, the first half of the
-(seed-shuffled) classes trains and the unseen second half tests.
-
-Characters that look alike are left out of the pool so that labels do not lie: cross-script twins
-(Latin A / Greek Alpha / Cyrillic A, o / 0 / omicron, l / I / 1, B / Cyrillic ve, ...) and case pairs
-that differ only in size (c/C, o/O, p/P, s/S, u/U, v/V, w/W, x/X, z/Z, Cyrillic small letters), since
-glyphs are scaled to a random size.
+Each class is one character (Latin, Greek, Cyrillic, digits, symbols; ``glyph_fonts``); its images
+vary in font, scale, rotation, translation, stroke width, contrast and noise. Like CUB, the first
+half of the (seed-shuffled) classes trains and the unseen second half tests. With
+``source_classes`` > 0, characters of a second, disjoint pool (``glyph_source``) are rendered as the
+"source" split for pretraining, labelled after the main classes; the main classes' selection,
+labels and image bytes do not depend on them.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import shutil
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from fontTools.ttLib import TTFont
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
 from smartmining.atomic import atomic_open
+from smartmining.data.glyph_fonts import GlyphClass, glyph_classes, truetype
+from smartmining.data.glyph_source import source_classes as source_pool
 from smartmining.data.manifest import MANIFEST_COLUMNS
+from smartmining.data.registry import register_dataset
 from smartmining.errors import SmartMiningError
 
-# Candidate characters by script. Left out (besides the twins named in the module docstring):
-# alpha (italic a), gamma (y), iota (l), kappa/kra (Cyrillic ka), nu (v), rho (p), upsilon (u),
-# chi (x), phi/psi (same as their capitals up to size), Cyrillic Ze (3), Soft sign (b), U (y),
-# eng (eta), eszett (beta), hbar (Tshe), micro (mu), inverted ! (i), division (+), n-ary sum and
-# product (Sigma, Pi), ^ (Lambda), backslash (/ once slanted), and dots, dashes and quotes that lose
-# their identity once scaled.
-CHARACTER_POOL: dict[str, str] = {
-    "latin": "ABCDEFGHJKLMNPQRSTVWXYZ" "abdefghijkmnqrty" "ÆæŒœØÞþÐðŁłđĦŦŧ",
-    # One accent per base letter mostly: many near-twins (E with acute/grave/circumflex) would turn
-    # the task into spotting accents.
-    "latin_accented": "ÁÅÇÉÏÑÓÖÜŸŠŽČŘĞŞĘ" "áäéñýğřąęťď",
-    "digit": "0123456789",
-    "greek": "ΓΔΘΛΞΠΣΦΨΩ" "βδεζηθλμξπσςτω",
-    "cyrillic": "БДЁЖИЙЛЦЧШЩЪЫЭЮЯ" "ЂЋЉЊЏЄҐѢҖҚҢҰҲӘҒ",
-    "symbol": "!\"#$%&()*+/<=>?@[]{}~:;" "¢£¥§©®¬«»±¶¼½¾¿×¤" "€‰†‡•…№™ℓ∀∃∇√∞∫≈≠≡≤≥⊕⊗⊥∠←→↑↓↔↕⇒⇐♠♣♥♦★",
-}
-
-# Fonts that claim characters they do not draw: cmsy10 maps ASCII to math symbols, cmex10 has empty
-# glyphs, LastResortHE draws one box per Unicode block.
-DENIED_FONTS = frozenset({"cmsy10.ttf", "cmex10.ttf", "LastResortHE-Regular.ttf"})
-# The Computer Modern fonts use TeX encodings: only ASCII letters and digits sit where Unicode says.
-TEX_ENCODED_PREFIX = "cm"
-
-_CHECK_SIZE = 64  # px; font size for the usability checks
-# A font joins only if it draws this share of the pool's ASCII letters and digits: the Display,
-# STIXNonUni and STIXSiz fonts hold a few big delimiters and symbols, not a type face.
-_MIN_ALNUM_SHARE = 0.9
-
-
-def font_dir() -> Path:
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-
-
-def _pool() -> list[tuple[str, str]]:
-    """(character, script) pairs in a fixed order, without repeats."""
-    seen: set[str] = set()
-    pool = []
-    for script, chars in CHARACTER_POOL.items():
-        for ch in chars:
-            if ch not in seen:
-                seen.add(ch)
-                pool.append((ch, "latin" if script == "latin_accented" else script))
-    return pool
-
-
-@functools.lru_cache(maxsize=None)
-def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size)
-
-
-def _check_render(path: str, ch: str) -> bytes:
-    """The glyph drawn at a fixed size and position; equal bytes mean an identical drawing."""
-    font = _truetype(path, _CHECK_SIZE)
-    canvas = Image.new("L", (2 * _CHECK_SIZE, 2 * _CHECK_SIZE), 0)
-    ImageDraw.Draw(canvas).text((_CHECK_SIZE // 2, _CHECK_SIZE // 2), ch, font=font, fill=255)
-    bbox = canvas.getbbox()
-    return b"" if bbox is None else canvas.crop(bbox).tobytes() + repr(canvas.crop(bbox).size).encode()
-
-
-def _notdef_render(path: str, cmap: dict[int, str]) -> bytes:
-    """What the font draws for a character it lacks (its .notdef box)."""
-    missing = next(cp for cp in range(0xE000, 0xF900) if cp not in cmap)
-    return _check_render(path, chr(missing))
-
-
-@functools.lru_cache(maxsize=None)
-def usable_fonts() -> dict[str, tuple[str, ...]]:
-    """For each pool character, the matplotlib fonts that really draw it (sorted font paths).
-
-    A font is skipped for a character when its cmap lacks it, when it draws nothing or its .notdef
-    box, or when it draws the same picture for two pool characters (a placeholder or a shared glyph);
-    fonts that do not draw the Latin letters and digits are skipped altogether.
-    """
-    pool = _pool()
-    usable: dict[str, list[str]] = {ch: [] for ch, _ in pool}
-    n_alnum = sum(ch.isascii() and ch.isalnum() for ch, _ in pool)
-    for font_path in sorted(font_dir().glob("*.ttf")):
-        if font_path.name in DENIED_FONTS:
-            continue
-        cmap = TTFont(font_path, lazy=True).getBestCmap() or {}
-        tex_encoded = font_path.name.startswith(TEX_ENCODED_PREFIX)
-        notdef = _notdef_render(str(font_path), cmap)
-        drawings: dict[str, bytes] = {}
-        for ch, _ in pool:
-            if ord(ch) not in cmap or (tex_encoded and not (ch.isascii() and ch.isalnum())):
-                continue
-            drawing = _check_render(str(font_path), ch)
-            if drawing and drawing != notdef:
-                drawings[ch] = drawing
-        counts: dict[bytes, int] = {}
-        for drawing in drawings.values():
-            counts[drawing] = counts.get(drawing, 0) + 1
-        drawn = [ch for ch, drawing in drawings.items() if counts[drawing] == 1]
-        if sum(ch.isascii() and ch.isalnum() for ch in drawn) < _MIN_ALNUM_SHARE * n_alnum:
-            continue
-        for ch in drawn:
-            usable[ch].append(str(font_path))
-    return {ch: tuple(fonts) for ch, fonts in usable.items()}
-
-
-@dataclass(frozen=True)
-class GlyphClass:
-    char: str
-    script: str
-    fonts: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        """A readable, unique, file-system safe name, e.g. ``cyrillic_capital_letter_zhe``."""
-        return unicodedata.name(self.char).lower().replace(" ", "_").replace("-", "_")
-
-
-def glyph_classes(fonts_per_class_min: int = 8) -> list[GlyphClass]:
-    """The pool characters drawn by at least ``fonts_per_class_min`` fonts, in pool order."""
-    fonts = usable_fonts()
-    return [GlyphClass(ch, script, fonts[ch]) for ch, script in _pool() if len(fonts[ch]) >= fonts_per_class_min]
-
+__all__ = ["Augmentation", "GlyphClass", "glyph_classes", "render_glyphs", "render_image", "select_classes",
+           "select_source_classes"]
 
 @dataclass(frozen=True)
 class Augmentation:
@@ -180,10 +62,10 @@ def render_image(font_path: str, ch: str, rng: np.random.Generator, image_size: 
     """One grayscale image (uint8, image_size x image_size) of ``ch`` with random variation."""
     stroke = int(rng.integers(0, int(aug.stroke_px_per_48 * image_size / 48) + 1))
     # Size the font so that the glyph's longer side is a random fraction of the image.
-    ref = _truetype(font_path, 100).getbbox(ch)
+    ref = truetype(font_path, 100).getbbox(ch)
     ref_extent = max(ref[2] - ref[0], ref[3] - ref[1], 1)
     target = rng.uniform(*aug.extent) * image_size - 2 * stroke
-    font = _truetype(font_path, max(int(round(100 * target / ref_extent)), 4))
+    font = truetype(font_path, max(int(round(100 * target / ref_extent)), 4))
 
     canvas_size = 2 * image_size
     mask = Image.new("L", (canvas_size, canvas_size), 0)
@@ -229,44 +111,74 @@ def select_classes(seed: int, n_classes: int, fonts_per_class_min: int) -> list[
     return [classes[i] for i in order[:n_classes]]
 
 
+def select_source_classes(seed: int, n_source: int, fonts_per_class_min: int) -> list[GlyphClass]:
+    """``n_source`` source pool classes (0, or 2 and more) in seed-shuffled order."""
+    if n_source == 0:
+        return []
+    pool = source_pool(fonts_per_class_min)
+    if n_source < 2 or n_source > len(pool):
+        raise SmartMiningError(
+            f"glyphs: source_classes must be 0 or in 2..{len(pool)} (source characters drawn by at least "
+            f"{fonts_per_class_min} fonts), got {n_source}")
+    order = np.random.default_rng([seed, 0x50C]).permutation(len(pool))
+    return [pool[i] for i in order[:n_source]]
+
+
+def _render_class(folder: Path, cls: GlyphClass, *, seed: int, n_images: int, image_size: int) -> list[bytes]:
+    """Render one class's images into ``folder/<i>.png``; return their bytes."""
+    folder.mkdir(parents=True)
+    # Each font is used about equally often within a class.
+    font_order = np.random.default_rng([seed, ord(cls.char), 1 << 30]).permutation(len(cls.fonts))
+    images = []
+    for i in range(n_images):
+        rng = np.random.default_rng([seed, ord(cls.char), i])
+        font = cls.fonts[font_order[i % len(cls.fonts)]]
+        data = _png_bytes(render_image(font, cls.char, rng, image_size))
+        (folder / f"{i}.png").write_bytes(data)
+        images.append(data)
+    return images
+
+
+@register_dataset("glyphs", version=1)
 def render_glyphs(root: Path, *, seed: int = 0, n_classes: int = 200, images_per_class: int = 40,
-                  image_size: int = 48, fonts_per_class_min: int = 8) -> pd.DataFrame:
+                  image_size: int = 48, fonts_per_class_min: int = 8, source_classes: int = 0,
+                  source_images_per_class: int | None = None) -> pd.DataFrame:
     """Render the glyph dataset under ``root/images/<label>/<i>.png``; write classes.csv; return the manifest.
 
-    Deterministic: each image draws from its own generator seeded by (seed, codepoint, index).
+    Labels 0..n_classes-1 are the main classes (first half "train", second half "test"); the
+    ``source_classes`` source classes follow with ``source_images_per_class`` images each (default:
+    images_per_class). Deterministic: each image draws from its own generator seeded by
+    (seed, codepoint, index), so the main images are the same bytes whatever the source options.
     """
-    if images_per_class < 2:
-        raise SmartMiningError(f"glyphs: images_per_class must be at least 2, got {images_per_class}")
+    n_source_images = images_per_class if source_images_per_class is None else source_images_per_class
+    for key, value in (("images_per_class", images_per_class), ("source_images_per_class", n_source_images)):
+        if value < 2:
+            raise SmartMiningError(f"glyphs: {key} must be at least 2, got {value}")
     if image_size < 16:
         raise SmartMiningError(f"glyphs: image_size must be at least 16, got {image_size}")
     if fonts_per_class_min < 1:
         raise SmartMiningError(f"glyphs: fonts_per_class_min must be at least 1, got {fonts_per_class_min}")
     root = Path(root)
     classes = select_classes(seed, n_classes, fonts_per_class_min)
+    sources = select_source_classes(seed, source_classes, fonts_per_class_min)
     n_train = n_classes // 2
 
     # Render into a scratch folder and swap it in, so a crash never leaves a half-written images/.
     scratch = root / ".images.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     rows = []
-    for label, cls in enumerate(classes):
-        folder = scratch / str(label)
-        folder.mkdir(parents=True)
-        # Each font is used about equally often within a class.
-        font_order = np.random.default_rng([seed, ord(cls.char), 1 << 30]).permutation(len(cls.fonts))
-        for i in range(images_per_class):
-            rng = np.random.default_rng([seed, ord(cls.char), i])
-            font = cls.fonts[font_order[i % len(cls.fonts)]]
-            data = _png_bytes(render_image(font, cls.char, rng, image_size))
-            (folder / f"{i}.png").write_bytes(data)
-            rows.append((f"images/{label}/{i}.png", label, cls.name,
-                         "train" if label < n_train else "test", hashlib.md5(data).hexdigest()))
+    for label, cls in enumerate(classes + sources):
+        split = "train" if label < n_train else "test" if label < n_classes else "source"
+        n_images = images_per_class if label < n_classes else n_source_images
+        pngs = _render_class(scratch / str(label), cls, seed=seed, n_images=n_images, image_size=image_size)
+        rows += [(f"images/{label}/{i}.png", label, cls.name, split, hashlib.md5(data).hexdigest())
+                 for i, data in enumerate(pngs)]
     images = root / "images"
     shutil.rmtree(images, ignore_errors=True)
     scratch.rename(images)
 
     table = pd.DataFrame(
-        [(label, c.name, f"U+{ord(c.char):04X}", c.script, len(c.fonts)) for label, c in enumerate(classes)],
+        [(label, c.name, f"U+{ord(c.char):04X}", c.script, len(c.fonts)) for label, c in enumerate(classes + sources)],
         columns=["label", "class_name", "codepoint", "script", "n_fonts"])
     with atomic_open(root / "classes.csv", "w", encoding="utf-8", newline="") as fh:
         table.to_csv(fh, index=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from smartmining.data.manifest import MANIFEST_COLUMNS, file_md5, split_classes
+from smartmining.data.registry import register_dataset
 from smartmining.errors import SmartMiningError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -88,3 +89,9 @@ def scan_imagefolder(source: Path, root: Path, *, train_classes: list[str] | Non
         for image in images[name]:
             rows.append((_manifest_path(image, root), label, name, split, file_md5(image)))
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
+@register_dataset("imagefolder", version=1)
+def _prepare_imagefolder(root: Path, *, source: str, train_classes: list[str] | None = None,
+                         test_classes: list[str] | None = None) -> pd.DataFrame:
+    return scan_imagefolder(Path(source), root, train_classes=train_classes, test_classes=test_classes)

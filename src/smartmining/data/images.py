@@ -14,25 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from smartmining.data.manifest import missing_files, resolve_path
+from smartmining.data.decode import DECODE_ERRORS, bad_files_message, read_image
+from smartmining.data.manifest import SPLITS, missing_files, resolve_path
 from smartmining.errors import SmartMiningError
 
 __all__ = ["LoadedSplit", "TensorImageDataset", "load_images", "load_images_checked", "read_image", "resolve_path"]
-
-# What a damaged file raises while decoding: missing, truncated, not an image, absurdly large.
-_DECODE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-def read_image(path: Path, *, size: int, channels: int) -> np.ndarray:
-    """One image as uint8 (channels, size, size): converted to L or RGB, resized when it differs."""
-    with Image.open(path) as image:
-        image = image.convert("L" if channels == 1 else "RGB")  # RGB -> L, or L -> 3 equal channels
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.BILINEAR)
-        pixels = np.asarray(image, dtype=np.uint8)
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -46,20 +33,6 @@ class LoadedSplit:
     skipped: list[str]
 
 
-def _bad_files_message(root: Path, split: str, missing: list[str], unreadable: list[str], limit: int) -> str:
-    """Missing files: the first ``limit`` and the count (a moved dataset misses all); unreadable ones: all."""
-    parts = []
-    if missing:
-        shown = "\n  ".join(missing[:limit])
-        more = f"\n  ... and {len(missing) - limit} more" if len(missing) > limit else ""
-        parts.append(f"{len(missing)} file(s) listed in the manifest are missing under {root}:\n  {shown}{more}")
-    if unreadable:
-        shown = "\n  ".join(unreadable)
-        parts.append(f"{len(unreadable)} unreadable image(s) under {root}:\n  {shown}")
-    return (f"load_images ({split!r} split): " + "\n".join(parts)
-            + "\nRepair or remove these files and prepare the dataset again, or load with skip_bad=True.")
-
-
 def load_images_checked(
     manifest: pd.DataFrame, root: Path, split: str, *, size: int, channels: int,
     skip_bad: bool = False, list_limit: int = 10,
@@ -70,8 +43,8 @@ def load_images_checked(
     ``list_limit`` and the count); with ``skip_bad`` they are left out with a warning and listed in
     ``skipped``. Skipping that leaves fewer than two classes in the split is an error.
     """
-    if split not in ("train", "test"):
-        raise SmartMiningError(f"load_images: split must be 'train' or 'test', got {split!r}")
+    if split not in SPLITS:
+        raise SmartMiningError(f"load_images: split must be one of {list(SPLITS)}, got {split!r}")
     if channels not in (1, 3):
         raise SmartMiningError(f"load_images: channels must be 1 or 3, got {channels}")
     if size < 1:
@@ -92,12 +65,13 @@ def load_images_checked(
         path = resolve_path(root, rel)
         try:
             out[i] = read_image(path, size=size, channels=channels)
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             ok[i] = False
             unreadable.append(f"{path} ({type(exc).__name__}: {exc})")
     missing_listed = [str(resolve_path(root, p)) for p in paths if p in missing]
     if not ok.all():
-        message = _bad_files_message(Path(root), split, missing_listed, unreadable, list_limit)
+        message = (f"load_images ({split!r} split): " + bad_files_message(Path(root), missing_listed, unreadable, list_limit)
+                   + "\nRepair or remove these files and prepare the dataset again, or load with skip_bad=True.")
         if not skip_bad:
             raise SmartMiningError(message)
         warnings.warn(f"skip_bad=True: skipping {int((~ok).sum())} of {len(paths)} images. {message}", stacklevel=2)

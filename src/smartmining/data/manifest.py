@@ -2,6 +2,9 @@
 
 Every dataset (rendered glyphs, a user's image folder, CUB, Cars, SOP) is reduced to a folder holding
 ``manifest.csv``; everything downstream reads images only through it.
+
+Splits: "source" (optional; classes to pretrain on), "train", "val" (optional; classes for choosing
+hyperparameters, carved out of the training classes) and "test". No class is in two splits.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from smartmining.atomic import atomic_open
 from smartmining.errors import SmartMiningError
 
 MANIFEST_COLUMNS = ("path", "label", "class_name", "split", "md5")
-SPLITS = ("train", "test")
+SPLITS = ("source", "train", "val", "test")
+REQUIRED_SPLITS = ("train", "test")  # "source" and "val" may be absent
 
 
 def file_md5(path: str | os.PathLike[str]) -> str:
@@ -86,7 +90,7 @@ def validate_manifest(df: pd.DataFrame, source: str = "manifest") -> pd.DataFram
     split_per_label = df.groupby("label")["split"].nunique()
     shared = split_per_label.index[split_per_label > 1].tolist()
     if shared:
-        problems.append(f"train and test classes must be disjoint; labels in both: {shared[:10]}")
+        problems.append(f"splits must be class-disjoint; labels in more than one split: {shared[:10]}")
     if df["path"].duplicated().any():
         problems.append(f"duplicate paths, e.g. {df.loc[df['path'].duplicated(), 'path'].iloc[0]!r}")
     bad_md5 = ~df["md5"].str.fullmatch(r"[0-9a-f]{32}")
@@ -118,15 +122,24 @@ def drop_singleton_classes(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     if len(lone) == 0:
         return df, []
     excluded = df.loc[df["label"].isin(lone)].sort_values("label")["class_name"].astype(str).tolist()
-    kept = df.loc[~df["label"].isin(lone)].copy()
-    # Contiguous labels again, in the old order: label -> its rank among the labels kept.
+    return relabel(df.loc[~df["label"].isin(lone)]), excluded
+
+
+def relabel(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with contiguous labels 0..C'-1 again, in the old order (after rows were left out)."""
+    kept = df.copy()
     kept["label"] = np.searchsorted(np.unique(kept["label"]), kept["label"]).astype(np.int64)
-    return kept.reset_index(drop=True), excluded
+    return kept.reset_index(drop=True)
 
 
 def check_split_classes(df: pd.DataFrame, source: str, least: int = 2) -> None:
-    """Each split must hold at least ``least`` classes: training needs negatives, evaluation a choice."""
-    per_split = df.groupby("split")["label"].nunique().reindex(list(SPLITS), fill_value=0)
+    """Each split must hold at least ``least`` classes: training needs negatives, evaluation a choice.
+
+    "train" and "test" must be there; "source" and "val" only when present.
+    """
+    per_split = df.groupby("split")["label"].nunique()
+    wanted = [s for s in SPLITS if s in REQUIRED_SPLITS or s in per_split.index]
+    per_split = per_split.reindex(wanted, fill_value=0)
     short = {split: int(n) for split, n in per_split.items() if n < least}
     if short:
         raise SmartMiningError(

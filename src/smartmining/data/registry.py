@@ -1,19 +1,27 @@
 """The registry of datasets: a name maps to a preparer that builds ``root/manifest.csv``.
 
-A preparer is ``fn(root: Path, **options) -> manifest DataFrame``; it writes any files it needs under
-root (images, classes.csv) and returns the manifest, which ``prepare_dataset`` validates and writes.
-``root/dataset.json`` records the name, the preparer's version and its options (defaults filled in),
-so preparing again with the same ones is a cheap no-op.
+The dataset modules (glyphs, imagefolder, paper_datasets) register into it with ``register_dataset``;
+it imports none of them (``smartmining.data`` imports them, so any import of the package registers
+them all).
 
-Every dataset registered with ``register_dataset`` gets a clean manifest: classes with a single image
-(no positive can be drawn for them) are excluded with a warning and listed in dataset.json under
-``excluded_singleton_classes``; then each split must still hold at least two classes.
+A preparer is ``fn(root: Path, **options) -> manifest DataFrame``; it writes any files it needs under
+root (images, classes.csv) and returns the manifest. ``prepare_dataset`` then, for every dataset:
+- decodes every image once; missing or damaged ones stop it with their paths listed, or with
+  ``skip_bad_images=true`` are left out (listed in dataset.json under ``skipped_bad_images``);
+- excludes classes with a single image (no positive can be drawn for them) with a warning, listed in
+  dataset.json under ``excluded_singleton_classes``;
+- moves ``val_classes`` training classes, chosen with ``val_seed``, to the split "val";
+- checks that train and test (and source and val, when present) hold at least two classes each.
+``root/dataset.json`` records the name, the preparer's version and all options (defaults filled in),
+so preparing again with the same ones is a cheap no-op, and ``check_prepared`` can tell a training
+run, without writing anything, whether the folder holds what it needs.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import shlex
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,19 +30,21 @@ from typing import Any
 import pandas as pd
 
 from smartmining.atomic import write_json
-from smartmining.data.glyphs import render_glyphs
-from smartmining.data.imagefolder import scan_imagefolder
-from smartmining.data.manifest import check_split_classes, drop_singleton_classes, validate_manifest, write_manifest
+from smartmining.data.decode import find_bad_images
+from smartmining.data.manifest import (check_split_classes, drop_singleton_classes, relabel, validate_manifest,
+                                       write_manifest)
+from smartmining.data.splits import carve_val_classes
 from smartmining.errors import SmartMiningError
 
 Preparer = Callable[..., pd.DataFrame]
 
 DATASETS: dict[str, Preparer] = {}
 _VERSIONS: dict[str, int] = {}
-_CLEANED: set[str] = set()  # datasets whose manifests lose their single-image classes (all registered ones)
 
 MANIFEST_NAME = "manifest.csv"
 RECORD_NAME = "dataset.json"
+# Options every dataset takes besides its preparer's own, with their defaults.
+GENERIC_OPTIONS: dict[str, Any] = {"val_classes": 0, "val_seed": 0, "skip_bad_images": False}
 
 
 def register_dataset(name: str, version: int = 1) -> Callable[[Preparer], Preparer]:
@@ -45,7 +55,6 @@ def register_dataset(name: str, version: int = 1) -> Callable[[Preparer], Prepar
             raise SmartMiningError(f"dataset {name!r} is registered twice")
         DATASETS[name] = preparer
         _VERSIONS[name] = version
-        _CLEANED.add(name)
         return preparer
 
     return decorate
@@ -55,73 +64,140 @@ def available_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
+def _known(name: str) -> Preparer:
+    if name not in DATASETS:
+        raise SmartMiningError(f"unknown dataset {name!r}; known datasets: {available_datasets()}")
+    return DATASETS[name]
+
+
+def _generic(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The generic options with defaults filled in, checked."""
+    given = {key: options.get(key, default) for key, default in GENERIC_OPTIONS.items()}
+    for key in ("val_classes", "val_seed"):
+        value = given[key]
+        if isinstance(value, bool) or not isinstance(value, int) or (key == "val_classes" and value < 0):
+            raise SmartMiningError(f"dataset {name!r}: option {key} must be an integer"
+                                   f"{' >= 0' if key == 'val_classes' else ''}, got {value!r}")
+    if not isinstance(given["skip_bad_images"], bool):
+        raise SmartMiningError(f"dataset {name!r}: option skip_bad_images must be true or false, "
+                               f"got {given['skip_bad_images']!r}")
+    return given
+
+
 def _record(name: str, root: Path, options: dict[str, Any]) -> dict[str, Any]:
     """What dataset.json holds: name, version and options with defaults, in JSON form for comparison."""
-    preparer = DATASETS[name]
+    preparer = _known(name)
+    own = {key: value for key, value in options.items() if key not in GENERIC_OPTIONS}
+    parameters = inspect.signature(preparer).parameters
     try:
-        bound = inspect.signature(preparer).bind(root, **options)
+        bound = inspect.signature(preparer).bind(root, **own)
     except TypeError as exc:
-        accepted = list(inspect.signature(preparer).parameters)[1:]
-        raise SmartMiningError(f"dataset {name!r}: bad options {sorted(options)} ({exc}); "
-                               f"accepted options: {accepted}") from exc
+        raise SmartMiningError(f"dataset {name!r}: bad options {sorted(options)} ({exc}); accepted options: "
+                               f"{list(parameters)[1:]}, and for every dataset {list(GENERIC_OPTIONS)}") from exc
     bound.apply_defaults()
     resolved = dict(bound.arguments)
-    resolved.pop(next(iter(inspect.signature(preparer).parameters)))  # the root itself
-    record = {"dataset": name, "version": _VERSIONS[name], "options": resolved}
+    resolved.pop(next(iter(parameters)))  # the root itself
+    record = {"dataset": name, "version": _VERSIONS[name], "options": {**resolved, **_generic(name, options)}}
     return json.loads(json.dumps(record, default=str))  # Paths -> str, tuples -> lists
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None  # missing or damaged
+    return stored if isinstance(stored, dict) else None
+
+
+def _clean(manifest: pd.DataFrame, root: Path, record: dict[str, Any], source: str) -> pd.DataFrame:
+    """The preparer's manifest checked and cleaned as the module docstring says; notes go into ``record``."""
+    options = record["options"]
+    manifest = validate_manifest(manifest, source=source)
+    bad, message = find_bad_images(manifest, root)
+    if bad and not options["skip_bad_images"]:
+        raise SmartMiningError(
+            f"{source}: {message}\nRepair or remove these files and prepare again, or leave them out with "
+            f"train.skip_bad_images: true in params.yaml (--option skip_bad_images=true for `smartmining prepare`).")
+    if bad:
+        warnings.warn(f"{source}: skip_bad_images=true: leaving out {len(bad)} of {len(manifest)} images. {message}",
+                      stacklevel=3)
+        manifest = relabel(manifest.loc[~manifest["path"].isin(set(bad))])
+        record["skipped_bad_images"] = {"count": len(bad), "paths": bad}
+        source += f" (after leaving out {len(bad)} bad images)"
+    manifest, excluded = drop_singleton_classes(manifest)
+    if excluded:
+        warnings.warn(f"{source}: excluded {len(excluded)} class(es) with a single image (no positive "
+                      f"possible): {excluded[:10]}{' ...' if len(excluded) > 10 else ''}", stacklevel=3)
+        record["excluded_singleton_classes"] = excluded
+        source += f" (after excluding {len(excluded)} single-image classes)"
+    manifest = carve_val_classes(manifest, options["val_classes"], options["val_seed"], source)
+    check_split_classes(manifest, source)
+    return manifest
 
 
 def prepare_dataset(name: str, root: Path, **options: Any) -> Path:
     """Build ``root/manifest.csv`` for dataset ``name`` unless it exists with the same options; return its path."""
-    if name not in DATASETS:
-        raise SmartMiningError(f"unknown dataset {name!r}; known datasets: {available_datasets()}")
+    preparer = _known(name)
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise SmartMiningError(f"dataset {name!r}: the data folder {root} is a file; expected a folder (or no path yet)")
     manifest_path, record_path = root / MANIFEST_NAME, root / RECORD_NAME
     record = _record(name, root, options)
-    if manifest_path.is_file() and record_path.is_file():
-        try:
-            stored = json.loads(record_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            stored = None  # a damaged record: prepare again
+    if manifest_path.is_file():
+        stored = _read_record(record_path)
         # Only the identity keys decide; notes such as excluded_singleton_classes ride along.
-        if isinstance(stored, dict) and {key: stored.get(key) for key in record} == record:
+        if stored is not None and {key: stored.get(key) for key in record} == record:
             return manifest_path
     # Drop the record first: a crash mid-way then never leaves a record beside a stale manifest.
     record_path.unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
-    manifest = DATASETS[name](root, **options)
-    source = f"dataset {name!r} in {root}"
-    manifest = validate_manifest(manifest, source=source)
-    if name in _CLEANED:
-        manifest, excluded = drop_singleton_classes(manifest)
-        if excluded:
-            warnings.warn(f"{source}: excluded {len(excluded)} class(es) with a single image (no positive "
-                          f"possible): {excluded[:10]}{' ...' if len(excluded) > 10 else ''}", stacklevel=2)
-            record["excluded_singleton_classes"] = excluded
-            source += f" (after excluding {len(excluded)} single-image classes)"
-    check_split_classes(manifest, source)
+    manifest = preparer(root, **{key: value for key, value in options.items() if key not in GENERIC_OPTIONS})
+    manifest = _clean(manifest, root, record, f"dataset {name!r} in {root}")
     write_manifest(manifest, manifest_path)
     write_json(record_path, record)
     return manifest_path
 
 
-@register_dataset("glyphs", version=1)
-def _prepare_glyphs(root: Path, *, seed: int = 0, n_classes: int = 200, images_per_class: int = 40,
-                    image_size: int = 48, fonts_per_class_min: int = 8) -> pd.DataFrame:
-    return render_glyphs(root, seed=seed, n_classes=n_classes, images_per_class=images_per_class,
-                         image_size=image_size, fonts_per_class_min=fonts_per_class_min)
+def _option_text(value: Any) -> str:
+    """A value as ``--option KEY=VALUE`` spells it (the CLI reads VALUE as YAML)."""
+    import yaml
+
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)  # JSON is YAML: lists, mappings, null, true/false, quoted strings
 
 
-@register_dataset("imagefolder", version=1)
-def _prepare_imagefolder(root: Path, *, source: str, train_classes: list[str] | None = None,
-                         test_classes: list[str] | None = None) -> pd.DataFrame:
-    return scan_imagefolder(Path(source), root, train_classes=train_classes, test_classes=test_classes)
+def prepare_command(name: str, root: Path, options: dict[str, Any]) -> str:
+    """The shell command that prepares ``root`` with exactly these options."""
+    words = ["smartmining", "prepare", "--dataset", name, "--out", str(root), "--no-config"]
+    for key, value in options.items():
+        words += ["--option", f"{key}={_option_text(value)}"]
+    return shlex.join(words)
 
 
-import smartmining.data.paper_datasets  # noqa: E402,F401  (registers cub200, cars196, sop)
+def check_prepared(name: str, root: Path, **options: Any) -> Path:
+    """The path of ``root/manifest.csv`` if ``root`` was prepared for ``name`` with these options.
 
-
-def check_prepared(name: str, root: Path, **options: Any) -> Path:  # placeholder until the data branch lands
-    return prepare_dataset(name, root, **options)
+    Never writes. A missing folder, manifest or record, or a record with other options, raises a
+    SmartMiningError naming each differing option (prepared value vs needed value) and the command
+    that prepares the folder as needed.
+    """
+    root = Path(root)
+    needed = _record(name, root, options)
+    manifest_path, record_path = root / MANIFEST_NAME, root / RECORD_NAME
+    how = f"prepare it with: {prepare_command(name, root, options)} (or run the pipeline's prepare rule)"
+    stored = _read_record(record_path)
+    if not manifest_path.is_file() or stored is None:
+        what = "folder" if not root.is_dir() else MANIFEST_NAME if not manifest_path.is_file() else RECORD_NAME
+        raise SmartMiningError(f"dataset {name!r} in {root} is not prepared (no readable {what}); {how}")
+    differences = [f"{key}: prepared {stored.get(key)!r} vs needed {needed[key]!r}"
+                   for key in ("dataset", "version") if stored.get(key) != needed[key]]
+    prepared = stored.get("options") if isinstance(stored.get("options"), dict) else {}
+    for key in sorted(set(prepared) | set(needed["options"])):
+        have, want = prepared.get(key, "<absent>"), needed["options"].get(key, "<absent>")
+        if have != want:
+            differences.append(f"{key}: prepared {have!r} vs needed {want!r}")
+    if differences:
+        raise SmartMiningError(f"dataset {name!r} in {root} was prepared with other options ("
+                               + "; ".join(differences) + f"); {how}")
+    return manifest_path
