@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from smartmining.errors import SmartMiningError
-from smartmining.mining.index import build_index, index_recall, search
+from smartmining.neighbours import build_index, index_recall, search
 from smartmining.mining.smart import SmartMiner, smart_triplets
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from smartmining.errors import SmartMiningError
-from smartmining.evaluation.neighbours import kmeans_labels, knn_search
+from smartmining.evaluation.clustering import kmeans_labels
+from smartmining.neighbours import knn_search
 
 
 def oracle_knn(queries: np.ndarray, database: np.ndarray, k: int, skip_own: bool, rows=None):
@@ -32,7 +33,7 @@ def tied_points(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 @pytest.mark.parametrize("n, d, k", [(40, 2, 5), (60, 3, 12), (25, 1, 24), (80, 4, 1)])
 def test_self_search_matches_oracle_with_ties(n, d, k):
     x = tied_points(np.random.default_rng(n + d + k), n, d)
-    dist, idx = knn_search(x, k=k)
+    idx, dist = knn_search(x, k=k)
     want_d, want_i = oracle_knn(x, x, k, skip_own=True)
     assert dist.dtype == np.float32 and idx.dtype == np.int64
     assert dist.shape == idx.shape == (n, k)
@@ -43,7 +44,7 @@ def test_self_search_matches_oracle_with_ties(n, d, k):
 def test_boundary_ties_keep_lowest_indices_across_faiss_blocks():
     # More than 1024 database rows and 20 queries: FAISS's blocked BLAS path.
     x = tied_points(np.random.default_rng(7), 1500, 2)
-    dist, idx = knn_search(x, k=40)
+    idx, dist = knn_search(x, k=40)
     rows = list(range(0, 1500, 37))
     want_d, want_i = oracle_knn(x, x, 40, skip_own=True, rows=rows)
     np.testing.assert_array_equal(idx[rows], want_i)
@@ -53,7 +54,7 @@ def test_boundary_ties_keep_lowest_indices_across_faiss_blocks():
 def test_external_database_matches_oracle_and_keeps_all_points():
     rng = np.random.default_rng(3)
     q, db = tied_points(rng, 30, 3), tied_points(rng, 50, 3)
-    dist, idx = knn_search(q, db, 50)
+    idx, dist = knn_search(q, db, 50)
     want_d, want_i = oracle_knn(q, db, 50, skip_own=False)
     np.testing.assert_array_equal(idx, want_i)
     np.testing.assert_array_equal(dist, want_d)
@@ -64,7 +65,7 @@ def test_self_excluded_by_index_with_duplicate_rows():
     base = rng.normal(size=(20, 8)).astype(np.float32)
     # Row 0 appears 6 times: with k=3, rows after the 4th copy do not see themselves among k+1.
     x = np.concatenate([np.repeat(base[:1], 6, axis=0), base[1:], base[1:5]])
-    dist, idx = knn_search(x, k=3)
+    idx, dist = knn_search(x, k=3)
     for i in range(len(x)):
         assert i not in idx[i]
     copies = list(range(6))
@@ -80,7 +81,7 @@ def test_self_excluded_by_index_with_duplicate_rows():
 def test_never_drops_first_column_blindly():
     # All rows identical: every query ties with every other at 0; the self entry must go, not column 0.
     x = np.ones((5, 3), dtype=np.float32)
-    _, idx = knn_search(x, k=4)
+    idx, _ = knn_search(x, k=4)
     for i in range(5):
         assert idx[i].tolist() == [j for j in range(5) if j != i]
 
@@ -89,17 +90,17 @@ def test_never_drops_first_column_blindly():
 def test_chunked_equals_unchunked(chunk_size):
     rng = np.random.default_rng(11)
     for x in (rng.normal(size=(150, 8)).astype(np.float32), tied_points(rng, 150, 3)):
-        d_full, i_full = knn_search(x, k=10, chunk_size=8192)
-        d_chunk, i_chunk = knn_search(x, k=10, chunk_size=chunk_size)
+        i_full, d_full = knn_search(x, k=10, chunk_size=8192)
+        i_chunk, d_chunk = knn_search(x, k=10, chunk_size=chunk_size)
         np.testing.assert_array_equal(i_chunk, i_full)
         np.testing.assert_allclose(d_chunk, d_full, rtol=1e-5, atol=1e-5)
 
 
 def test_cosine_is_l2_on_normalised_vectors():
     x = np.random.default_rng(5).normal(size=(100, 6)).astype(np.float32)
-    d_cos, i_cos = knn_search(x, k=5, metric="cosine")
+    i_cos, d_cos = knn_search(x, k=5, metric="cosine")
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    d_l2, i_l2 = knn_search(unit, k=5)
+    i_l2, d_l2 = knn_search(unit, k=5)
     np.testing.assert_array_equal(i_cos, i_l2)
     np.testing.assert_allclose(d_cos, d_l2, atol=1e-6)
 
@@ -110,7 +111,7 @@ def test_k_too_large_names_k_and_n():
         knn_search(x, k=10)
     with pytest.raises(SmartMiningError, match=r"k=11 .*N=10"):
         knn_search(x[:3], x, 11)
-    assert knn_search(x, k=9)[1].shape == (10, 9)
+    assert knn_search(x, k=9)[0].shape == (10, 9)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +157,7 @@ def test_kmeans_bad_input():
 
 def test_rows_out_of_order_are_resorted_by_distance_then_index():
     # FAISS returns sorted rows; the fallback re-sort must still follow the documented tie-break.
-    from smartmining.evaluation.neighbours import _sort_rows_by_distance_then_index
+    from smartmining.neighbours.search import _sort_rows_by_distance_then_index
 
     rng = np.random.default_rng(9)
     dist = rng.integers(0, 3, size=(30, 6)).astype(np.float32)

@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.metrics import normalized_mutual_info_score
 
 from smartmining.evaluation.metrics import evaluate, nmi, recall_at_k
-from smartmining.evaluation.neighbours import knn_search
+from smartmining.neighbours import knn_search
 from smartmining.mining.hard import hard_triplets
 from smartmining.mining.random import random_triplets, valid_anchors
 from smartmining.mining.semihard import semihard_triplets
@@ -91,7 +91,7 @@ def test_smart_triplets_on_exact_lists_are_valid(points, data: st.DataObject) ->
     k = data.draw(st.integers(1, len(labels) - 1), label="k")
     kappa = data.draw(st.floats(0, 50), label="kappa")
     n_per_anchor = data.draw(st.integers(1, 3), label="n_per_anchor")
-    sqdist, ids = knn_search(x, None, k, exclude_self=True)
+    ids, sqdist = knn_search(x, None, k, exclude_self=True)
     triplets, stats = smart_triplets(None, labels, anchors, ids, sqdist, kappa,
                                      np.random.default_rng(data.draw(st.integers(0, 99))), n_per_anchor)
     assert len(triplets) == len(anchors) * n_per_anchor

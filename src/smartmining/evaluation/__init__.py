@@ -14,7 +14,8 @@ from smartmining.evaluation.metrics import (
     r_precision,
     recall_at_k,
 )
-from smartmining.evaluation.neighbours import kmeans_labels, knn_search
+from smartmining.evaluation.clustering import kmeans_labels
+from smartmining.neighbours import knn_search
 
 __all__ = [
     "MAPatR",

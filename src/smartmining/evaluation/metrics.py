@@ -12,7 +12,7 @@ Definitions (N test embeddings, Euclidean distance, the query excluded by its in
 - NMI: of k-means (k = number of classes) against the labels, arithmetic-mean normalisation.
 Queries whose class has no other sample can never be answered right: like pytorch-metric-learning we
 exclude them from Recall@K, MAP@R and R-precision (not from NMI, which clusters every sample).
-Neighbours tied in distance are ordered by index (see neighbours.py).
+Neighbours tied in distance are ordered by index (see smartmining/neighbours/search.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from smartmining.errors import SmartMiningError
-from smartmining.evaluation import neighbours
+from smartmining import neighbours
+from smartmining.evaluation import clustering
 
 # Rows of the (queries x R) relevance matrix handled at once, to bound memory in MAP@R.
 _ELEMENTS_PER_CHUNK = 1 << 22
@@ -265,7 +266,7 @@ def evaluate(
 
     One exact neighbour search (k = the most any metric needs) and one k-means (k = number of
     classes, ``seed``) feed every metric. The search takes all queries in one FAISS call unless
-    ``chunk_size`` is given (see neighbours.py on rounding); memory is about N * (k + 1) * 12 bytes for
+    ``chunk_size`` is given (see smartmining/neighbours/search.py on rounding); memory is about N * (k + 1) * 12 bytes for
     FAISS's result, then N * k * (1 to 4) for the neighbours' class codes.
     """
     codes = _checked_inputs(embeddings, labels)
@@ -282,12 +283,12 @@ def evaluate(
     nbr_labels = None
     if knn_k:
         # Keep only the indices (distances freed at once), then only their class codes.
-        indices = neighbours.knn_search(embeddings, None, knn_k, exclude_self=True, chunk_size=chunk_size)[1]
+        indices = neighbours.knn_search(embeddings, None, knn_k, exclude_self=True, chunk_size=chunk_size)[0]
         nbr_labels = codes[indices]
         del indices
 
     n_clusters = max((need["clustering"] for need in needs if "clustering" in need), default=0)
-    cluster_labels = neighbours.kmeans_labels(embeddings, n_clusters, seed=seed) if n_clusters else None
+    cluster_labels = clustering.kmeans_labels(embeddings, n_clusters, seed=seed) if n_clusters else None
 
     shared = SharedResults(labels=codes, nbr_labels=nbr_labels, cluster_labels=cluster_labels)
     results: dict[str, float] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smartmining.mining.base import OfflineMiner, OnlineMiner, Triplets
 from smartmining.mining.hard import HardMiner, hard_triplets
-from smartmining.mining.index import build_index, index_recall, search
+from smartmining.neighbours import build_index, index_recall, search
 from smartmining.mining.random import RandomMiner, random_triplets, valid_anchors
 from smartmining.mining.semihard import SemiHardMiner, pk_batches, semihard_triplets
 from smartmining.mining.smart import SmartMiner, smart_triplets

@@ -1,8 +1,8 @@
 """Smart mining (PAPER.md sections 3-4): Algorithm 1 over each anchor's sorted nearest-neighbour list.
 
 ``smart_triplets`` is the algorithm on given lists, vectorised over anchors (its test holds a literal
-per-anchor transcription as the oracle); ``SmartMiner`` builds the index, queries the lists, grows k
-where a list holds no positive, and calls it.
+per-anchor transcription as the oracle); ``SmartMiner`` builds the index, queries the lists of the
+anchors it is given (a chunk at a time), grows k where a list holds no positive, and calls it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import numpy as np
 
 from smartmining.errors import SmartMiningError
 from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs
-from smartmining.mining.index import INDEX_KINDS, build_index, index_recall, search
+from smartmining.mining.lists import grown_lists, list_recall, stacked
 from smartmining.mining.random import ClassBlocks, random_triplets
+from smartmining.neighbours import AUTO, INDEX_KINDS, build_index, resolve_kind, search, train_centroids
 
 _REJECTION_ROUNDS = 32
 
@@ -161,12 +162,18 @@ def _merge_stats(parts: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
 class SmartMiner(OfflineMiner):
     """Smart mining: FAISS index, k-NN lists (k grown where a list holds no positive), Algorithm 1.
 
-    ``kappa`` may be reassigned between epochs (the adaptive controller does). stats: kappa, k, index,
-    index_recall (vs exact search on ``recall_sample`` random anchors), t_index (build + search seconds),
-    t_select, grown_anchors, max_k_used and the counts of ``smart_triplets``.
+    ``index``: flat, hnsw, ivf or auto (flat below AUTO_EXACT_BELOW points, IVF above; ``index_params``
+    then apply to IVF). IVF's centroids are trained on a sample once and reused in later calls until
+    the measured list recall falls ``retrain_drop`` below its value at training. With an approximate
+    index and ``exact_positives``, list positives are exact (mining/lists.py). ``kappa`` may be
+    reassigned between epochs (the adaptive controller does). stats: kappa, k, index (the kind used),
+    index_recall, index_p1_recall, p1_recall, n1_recall (on ``recall_sample`` anchors, mining/lists.py),
+    index_trained, t_build, t_search, t_recall, t_index (their sum), t_select, grown_anchors,
+    max_k_used and the counts of ``smart_triplets``.
     """
 
     name = "smart"
+    anchors_per_chunk = 65_536  # lists held at once: bounds memory at any N
 
     def __init__(
         self,
@@ -176,10 +183,12 @@ class SmartMiner(OfflineMiner):
         index_params: dict | None = None,
         recall_sample: int = 1000,
         max_k: int | None = None,
+        exact_positives: bool = True,
+        retrain_drop: float = 0.05,
     ) -> None:
         super().__init__()
-        if index not in INDEX_KINDS:
-            raise SmartMiningError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+        if index not in (*INDEX_KINDS, AUTO):
+            raise SmartMiningError(f"index must be one of {(*INDEX_KINDS, AUTO)}, got {index!r}")
         checks = [("k", k, 1), ("recall_sample", recall_sample, 0)] + ([("max_k", max_k, k)] if max_k is not None else [])
         for name, value, least in checks:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -190,39 +199,41 @@ class SmartMiner(OfflineMiner):
         self.index_params = index_params
         self.recall_sample = int(recall_sample)
         self.max_k = max_k
+        self.exact_positives = bool(exact_positives)
+        self.retrain_drop = float(retrain_drop)
+        self._centroids: np.ndarray | None = None
+        self._trained_recall = float("nan")
+        self._merge = False
+
+    def build(self, embeddings: np.ndarray) -> tuple[object, str, bool]:
+        """(index, kind used, whether IVF centroids were trained in this call)."""
+        kind = resolve_kind(self.index, len(embeddings))
+        params = self.index_params if kind in (self.index, "ivf") else None
+        self._merge = kind != "flat" and self.exact_positives
+        trained = False
+        if kind == "ivf":
+            stale = self._centroids is None or self._centroids.shape[1] != embeddings.shape[1]
+            if stale:
+                self._centroids, self._trained_recall, trained = train_centroids(embeddings, params), float("nan"), True
+            return build_index(embeddings, kind, params, centroids=self._centroids), kind, trained
+        return build_index(embeddings, kind, params), kind, trained
 
     def neighbour_lists(
         self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Groups of (anchor positions, ids, squared distances), one per list length k, 2k, 4k, ...
-
-        An anchor moves to the next group while its list holds no positive and k is below the cap
-        (max_k, at most N - 1).
-        """
+        """``grown_lists`` (mining/lists.py) from k up to max_k (at most N - 1); merged when ``build`` says."""
         n = len(labels)
-        k = min(self.k, n - 1)
-        cap = min(self.max_k or n - 1, n - 1)
-        todo = np.arange(len(anchors))
-        groups = []
-        while todo.size:
-            ids, sq = search(index, embeddings[anchors[todo]], k, anchors[todo])
-            lacking = ~(labels[np.where(ids >= 0, ids, 0)] == labels[anchors[todo]][:, None]).any(1)
-            if k >= cap:
-                lacking[:] = False
-            groups.append((todo[~lacking], ids[~lacking], sq[~lacking]))
-            todo = todo[lacking]
-            k = min(2 * k, cap)
-        return groups
+        return grown_lists(index, embeddings, labels, anchors, min(self.k, n - 1), min(self.max_k or n - 1, n - 1), self._merge)
 
-    def _recall(self, index: object, embeddings: np.ndarray, anchors: np.ndarray, k: int, rng: np.random.Generator) -> float:
-        """Recall of the index's k-NN lists against exact search, on a random sample of anchors."""
-        if self.recall_sample == 0 or anchors.size == 0:
-            return float("nan")
+    def _recall(self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
+                k: int, rng: np.random.Generator) -> dict[str, float]:
+        """Recall of the lists against exact search on a random sample of anchors (mining/lists.py)."""
+        if self.recall_sample == 0:
+            return dict.fromkeys(("index_recall", "index_p1_recall", "p1_recall", "n1_recall"), float("nan"))
         sample = anchors[rng.choice(len(anchors), min(self.recall_sample, len(anchors)), replace=False)]
-        exact = build_index(embeddings, "flat", use_gpu=False)
-        approx_ids, _ = search(index, embeddings[sample], k, sample)
-        exact_ids, _ = search(exact, embeddings[sample], k, sample)
-        return index_recall(approx_ids, exact_ids)
+        bare_ids, _ = search(index, embeddings[sample], k, sample)
+        ids, sq = stacked(self.neighbour_lists(index, embeddings, labels, sample), len(sample))
+        return list_recall(embeddings, labels, sample, bare_ids, ids, sq, self.kappa)
 
     def mine(
         self, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, rng: np.random.Generator
@@ -234,33 +245,54 @@ class SmartMiner(OfflineMiner):
             self.stats = {"kappa": self.kappa, "n_triplets": 0.0, "random_fallbacks": 0.0, "index": self.index}
             return Triplets.empty()
         t0 = time.perf_counter()
-        index = build_index(embeddings, self.index, self.index_params)
-        groups = self.neighbour_lists(index, embeddings, labels, anchors)
-        t_index = time.perf_counter() - t0
+        index, kind, trained = self.build(embeddings)
+        t_build = time.perf_counter() - t0
 
+        t_search = t_select = 0.0
+        parts, stats_parts, order, grown, depth = [], [], [], 0, 1
+        for lo in range(0, len(anchors), self.anchors_per_chunk):
+            chunk = np.arange(lo, min(lo + self.anchors_per_chunk, len(anchors)))
+            t0 = time.perf_counter()
+            groups = self.neighbour_lists(index, embeddings, labels, anchors[chunk])
+            t_search += time.perf_counter() - t0
+            grown, depth = grown + len(chunk) - len(groups[0][0]), max(depth, len(groups))
+            t0 = time.perf_counter()
+            for positions, ids, sq in groups:
+                if positions.size:
+                    triplets, stats = smart_triplets(None, labels, anchors[chunk[positions]], ids, sq, self.kappa, rng)
+                    parts.append(triplets)
+                    stats_parts.append((len(positions), stats))
+                    order.append(chunk[positions])
+            t_select += time.perf_counter() - t0
         t0 = time.perf_counter()
-        parts, stats_parts, order = [], [], []
-        for positions, ids, sq in groups:
-            if positions.size:
-                triplets, stats = smart_triplets(None, labels, anchors[positions], ids, sq, self.kappa, rng)
-                parts.append(triplets)
-                stats_parts.append((len(positions), stats))
-                order.append(positions)
         result = Triplets.concat(*parts)
         if order:
             result = result.subset(np.argsort(np.concatenate(order), kind="stable"))
-        t_select = time.perf_counter() - t0
+        t_select += time.perf_counter() - t0
 
-        k = min(self.k, len(labels) - 1)
+        n = len(labels)
+        k = min(self.k, n - 1)
+        t0 = time.perf_counter()
+        recall = self._recall(index, embeddings, labels, anchors, k, rng)
+        t_recall = time.perf_counter() - t0
+        if kind == "ivf":  # retrain the centroids next call once the lists drift from what training gave
+            if trained or np.isnan(self._trained_recall):
+                self._trained_recall = recall["index_recall"]
+            elif recall["index_recall"] < self._trained_recall - self.retrain_drop:
+                self._centroids = None
         self.stats = {
             **_merge_stats(stats_parts),
+            **recall,
             "kappa": self.kappa,
             "k": float(k),
-            "max_k_used": float(groups[-1][1].shape[1]),
-            "grown_anchors": float(len(anchors) - len(groups[0][0])),
-            "index_recall": self._recall(index, embeddings, anchors, k, rng),
-            "t_index": t_index,
+            "max_k_used": float(min(k * 2 ** (depth - 1), min(self.max_k or n - 1, n - 1))),
+            "grown_anchors": float(grown),
+            "index_trained": float(trained),
+            "t_build": t_build,
+            "t_search": t_search,
+            "t_recall": t_recall,
+            "t_index": t_build + t_search + t_recall,
             "t_select": t_select,
-            "index": self.index,  # a label beside the numbers, for the run's record
+            "index": kind,  # a label beside the numbers, for the run's record
         }
         return result

@@ -1,9 +1,10 @@
-"""Exact nearest-neighbour search and k-means clustering of embeddings, both through FAISS.
+"""k nearest neighbours through FAISS, exact or approximate, in one return order: (ids, squared distances).
 
 Tie-break: neighbours are ordered by (squared distance, database index), ascending. FAISS's exact
 flat search already keeps the lowest indices among neighbours tied at the k-th distance (checked
 against a brute-force oracle in tests/test_neighbours.py); within the returned window we re-sort
-explicitly so the order never depends on FAISS internals.
+explicitly so the order never depends on FAISS internals. Approximate indexes may return fewer than
+k: missing entries are id -1 with distance inf, last in their row.
 
 Rounding: FAISS computes |q|^2 + |x|^2 - 2 q.x with BLAS, and the last bit of a float32 distance can
 depend on how many queries go into one search call. Near-ties may then order differently for
@@ -23,7 +24,8 @@ _METRICS = ("l2", "cosine")
 _ROWS_PER_BLOCK = 8192
 
 
-def _as_float32_matrix(x: np.ndarray, name: str) -> np.ndarray:
+def as_float32_matrix(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as a C-contiguous float32 (n, d) array; SmartMiningError naming ``name`` if it is not one."""
     if not isinstance(x, np.ndarray) or x.ndim != 2:
         raise SmartMiningError(
             f"{name} must be a 2-D numpy array (n, d), got {type(x).__name__} "
@@ -73,15 +75,66 @@ def _move_own_index_first(idx: np.ndarray, dist: np.ndarray, own: np.ndarray) ->
             values[rows, 1:] = values[rows][keep].reshape(rows.size, width - 1)
 
 
-def _finished(dist: np.ndarray, idx: np.ndarray, first_row: int, drop_self: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A raw FAISS result made to follow the tie-break and, for a self-search, to skip the query."""
+def _finished(dist: np.ndarray, idx: np.ndarray, own: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A raw FAISS result made to follow the tie-break and, given ``own`` ids, to skip each query's own entry."""
     for start in range(0, idx.shape[0], _ROWS_PER_BLOCK):
         block = slice(start, start + _ROWS_PER_BLOCK)
+        dist[block][idx[block] < 0] = np.inf  # missing entries of approximate indexes: last in the order
         _sort_rows_by_distance_then_index(dist[block], idx[block])
-        if drop_self:
-            own = np.arange(first_row + start, first_row + start + idx[block].shape[0], dtype=np.int64)
-            _move_own_index_first(idx[block], dist[block], own)
-    return (dist[:, 1:], idx[:, 1:]) if drop_self else (dist, idx)
+        if own is not None:
+            _move_own_index_first(idx[block], dist[block], own[block])
+    return (idx[:, 1:], dist[:, 1:]) if own is not None else (idx, dist)
+
+
+def _check_k(k: object, n: int, drop_self: bool) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise SmartMiningError(f"k must be a positive integer, got {k!r}")
+    available = n - 1 if drop_self else n
+    if k > available:
+        what = "N - 1, the query itself is excluded" if drop_self else "N"
+        raise SmartMiningError(f"k must be in [1, {available}] ({what}): got k={k} with N={n} database points")
+    return int(k)
+
+
+def search(
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    exclude_self_ids: np.ndarray | None = None,
+    chunk_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's k nearest in ``index``: (ids int64 (q, k), squared distances float32 (q, k)), nearest first.
+
+    With ``exclude_self_ids`` (the queries' own ids in the index) each query's own entry is dropped
+    (k + 1 are fetched; where the query is not among them, the last one is dropped). Rows follow the
+    module's tie-break; missing entries (approximate indexes) are id -1, distance inf. Queries go to
+    FAISS ``chunk_size`` at a time (None: one call; see the module note on rounding).
+    """
+    q = as_float32_matrix(queries, "queries")
+    if q.shape[1] != index.d:
+        raise SmartMiningError(f"queries must have shape (q, {index.d}), got {q.shape}")
+    own = None
+    if exclude_self_ids is not None:
+        own = np.asarray(exclude_self_ids, dtype=np.int64)
+        if own.shape != (len(q),):
+            raise SmartMiningError(f"exclude_self_ids must have shape ({len(q)},), got {own.shape}")
+    k = _check_k(k, index.ntotal, own is not None)
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
+    ):
+        raise SmartMiningError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    width = k + 1 if own is not None else k
+    n_q = len(q)
+    if chunk_size is None or chunk_size >= n_q:
+        dist, idx = index.search(q, width)
+        return _finished(dist, idx, own)
+    ids = np.empty((n_q, k), dtype=np.int64)
+    sqdist = np.empty((n_q, k), dtype=np.float32)
+    for start in range(0, n_q, chunk_size):
+        stop = min(start + chunk_size, n_q)
+        dist, idx = index.search(q[start:stop], width)
+        ids[start:stop], sqdist[start:stop] = _finished(dist, idx, None if own is None else own[start:stop])
+    return ids, sqdist
 
 
 def knn_search(
@@ -93,7 +146,7 @@ def knn_search(
     chunk_size: int | None = 8192,
     metric: str = "l2",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours: (squared L2 distances float32, indices int64), each (n_queries, k).
+    """Exact k nearest neighbours: (indices int64, squared L2 distances float32), each (n_queries, k).
 
     With ``database=None`` the queries are searched against themselves and, if ``exclude_self``,
     each query's own index is removed from its list (``exclude_self`` only applies then).
@@ -107,18 +160,11 @@ def knn_search(
         )
     if k is None:
         raise SmartMiningError("k (number of neighbours) is required; pass it as k=...")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise SmartMiningError(f"k must be a positive integer, got {k!r}")
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
-    ):
-        raise SmartMiningError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     if metric not in _METRICS:
         raise SmartMiningError(f"metric must be one of {_METRICS}, got {metric!r}")
-
-    q = _as_float32_matrix(queries, "queries")
+    q = as_float32_matrix(queries, "queries")
     self_search = database is None
-    db = q if self_search else _as_float32_matrix(database, "database")
+    db = q if self_search else as_float32_matrix(database, "database")
     if db.shape[1] != q.shape[1]:
         raise SmartMiningError(
             f"queries and database must have the same dimension, got {q.shape[1]} and {db.shape[1]}"
@@ -126,42 +172,8 @@ def knn_search(
     if metric == "cosine":
         q = _l2_normalised(q)
         db = q if self_search else _l2_normalised(db)
-
-    drop_self = self_search and exclude_self
-    n_db = db.shape[0]
-    available = n_db - 1 if drop_self else n_db
-    if k > available:
-        what = "N - 1 (the query itself is excluded)" if drop_self else "N"
-        raise SmartMiningError(f"k must be at most {what}: got k={k} with N={n_db} database points")
-
+    _check_k(k, db.shape[0], self_search and exclude_self)
     index = faiss.IndexFlatL2(db.shape[1])
     index.add(db)
-    width = k + 1 if drop_self else k
-    n_q = q.shape[0]
-    if chunk_size is None or chunk_size >= n_q:
-        return _finished(*index.search(q, width), 0, drop_self)
-    distances = np.empty((n_q, k), dtype=np.float32)
-    indices = np.empty((n_q, k), dtype=np.int64)
-    for start in range(0, n_q, chunk_size):
-        stop = min(start + chunk_size, n_q)
-        distances[start:stop], indices[start:stop] = _finished(*index.search(q[start:stop], width), start, drop_self)
-    return distances, indices
-
-
-def kmeans_labels(x: np.ndarray, n_clusters: int, *, seed: int, niter: int = 20) -> np.ndarray:
-    """Cluster the rows of ``x`` with faiss.Kmeans; returns each row's cluster id (int64, shape (n,))."""
-    data = _as_float32_matrix(x, "x")
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
-        raise SmartMiningError(f"n_clusters must be a positive integer, got {n_clusters!r}")
-    if n_clusters > data.shape[0]:
-        raise SmartMiningError(f"n_clusters must be at most the number of points: got {n_clusters} > {data.shape[0]}")
-    if isinstance(niter, bool) or not isinstance(niter, (int, np.integer)) or niter < 1:
-        raise SmartMiningError(f"niter must be a positive integer, got {niter!r}")
-    # min_points_per_centroid=1 silences FAISS's "please provide at least 39*k points" warning;
-    # evaluation clusters exactly the test set whatever its size.
-    kmeans = faiss.Kmeans(
-        data.shape[1], int(n_clusters), niter=int(niter), seed=int(seed), verbose=False, min_points_per_centroid=1
-    )
-    kmeans.train(data)
-    _, assignment = kmeans.index.search(data, 1)
-    return assignment[:, 0].astype(np.int64)
+    own = np.arange(len(q), dtype=np.int64) if self_search and exclude_self else None
+    return search(index, q, k, own, chunk_size)

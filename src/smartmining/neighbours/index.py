@@ -1,0 +1,122 @@
+"""FAISS indexes for neighbour search: exact (flat), graph (HNSW) or inverted file (IVF), and their recall.
+
+The paper used FANNG; we use FAISS [deviation] and record which index was used and its recall.
+``auto`` is exact search below ``AUTO_EXACT_BELOW`` points and IVF from there on (measured in
+benchmarks/bench_mining.py: see results/benchmarks.md). An IVF index's coarse quantizer (its
+centroids) can be trained once on a sample and reused for later embeddings (``train_centroids``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+
+from smartmining.errors import SmartMiningError
+
+INDEX_KINDS = ("flat", "hnsw", "ivf")
+AUTO = "auto"
+# Below this many points exact search is about as fast as IVF and has recall 1 (bench_mining.py).
+AUTO_EXACT_BELOW = 50_000
+DEFAULT_PARAMS: dict[str, dict[str, int]] = {
+    "flat": {},
+    "hnsw": {"M": 32, "efConstruction": 40, "efSearch": 64},  # FAISS searches with ef = max(efSearch, k)
+    # nlist 0 = about 4 sqrt(N); k-means on train_per_list * nlist sampled points, train_iters iterations.
+    "ivf": {"nprobe": 8, "nlist": 0, "train_per_list": 32, "train_iters": 10},
+}
+
+
+def resolve_kind(kind: str, n: int) -> str:
+    """The index kind to build for ``n`` points: ``kind`` itself, or for ``auto`` flat or IVF by size."""
+    if kind == AUTO:
+        return "flat" if n < AUTO_EXACT_BELOW else "ivf"
+    if kind not in INDEX_KINDS:
+        raise SmartMiningError(f"index kind must be one of {(*INDEX_KINDS, AUTO)}, got {kind!r}")
+    return kind
+
+
+def index_settings(kind: str, params: dict | None) -> dict[str, int]:
+    """``params`` over the kind's defaults; SmartMiningError naming any parameter the kind does not have."""
+    if kind not in INDEX_KINDS:
+        raise SmartMiningError(f"index kind must be one of {INDEX_KINDS}, got {kind!r}")
+    unknown = set(params or {}) - set(DEFAULT_PARAMS[kind])
+    if unknown:
+        raise SmartMiningError(
+            f"index_params {sorted(unknown)} unknown for kind {kind!r}; allowed: {sorted(DEFAULT_PARAMS[kind])}")
+    return {**DEFAULT_PARAMS[kind], **(params or {})}
+
+
+def _matrix(embeddings: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise SmartMiningError(f"embeddings must be a non-empty (N, d) array, got shape {x.shape}")
+    return x
+
+
+def train_centroids(embeddings: np.ndarray, params: dict | None = None, seed: int = 0) -> np.ndarray:
+    """IVF coarse centroids (nlist, d) from k-means on a random sample of ``embeddings``."""
+    x = _matrix(embeddings)
+    settings = index_settings("ivf", params)
+    n, d = x.shape
+    nlist = int(settings["nlist"] or max(1, min(n, round(4 * math.sqrt(n)))))
+    sample_size = min(n, max(nlist, int(settings["train_per_list"]) * nlist))
+    sample = x if sample_size == n else x[np.random.default_rng(seed).choice(n, sample_size, replace=False)]
+    kmeans = faiss.Kmeans(d, nlist, niter=int(settings["train_iters"]), seed=int(seed), verbose=False,
+                          min_points_per_centroid=1, max_points_per_centroid=sample_size)
+    kmeans.train(sample)
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+
+
+def _gpu_count() -> int:
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
+def build_index(
+    embeddings: np.ndarray,
+    kind: str,
+    params: dict | None = None,
+    use_gpu: bool | None = None,
+    centroids: np.ndarray | None = None,
+) -> faiss.Index:
+    """An L2 index holding ``embeddings`` (N, d). ``use_gpu``: None = if FAISS sees a GPU, True = required.
+
+    IVF: ``centroids`` (nlist, d), e.g. from an earlier epoch's ``train_centroids``, skip the training.
+    """
+    settings = index_settings(kind, params)
+    x = _matrix(embeddings)
+    n, d = x.shape
+    if kind == "flat":
+        index = faiss.IndexFlatL2(d)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, int(settings["M"]))
+        index.hnsw.efConstruction = int(settings["efConstruction"])
+        index.hnsw.efSearch = int(settings["efSearch"])
+    else:
+        if centroids is None:
+            centroids = train_centroids(x, params)
+        if centroids.ndim != 2 or centroids.shape[1] != d:
+            raise SmartMiningError(f"centroids must have shape (nlist, {d}), got {centroids.shape}")
+        quantizer = faiss.IndexFlatL2(d)
+        quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+        index = faiss.IndexIVFFlat(quantizer, d, len(centroids))
+        index.is_trained = True  # the Python wrapper keeps ``quantizer`` alive with the index
+        index.nprobe = int(settings["nprobe"])
+    gpus = _gpu_count()
+    if use_gpu and not gpus:
+        raise SmartMiningError("use_gpu=True but FAISS sees no GPU (faiss-cpu build or no device)")
+    if use_gpu is not False and gpus and kind != "hnsw":  # FAISS has no GPU HNSW
+        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    index.add(x)
+    return index
+
+
+def index_recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
+    """Mean over rows of |approx ∩ exact| / |exact| (ids < 0 ignored): recall of the approximate lists."""
+    approx_idx, exact_idx = np.asarray(approx_idx), np.asarray(exact_idx)
+    if approx_idx.ndim != 2 or approx_idx.shape[0] != exact_idx.shape[0]:
+        raise SmartMiningError(f"approx_idx and exact_idx must be (q, k) with the same q, got {approx_idx.shape} and {exact_idx.shape}")
+    if approx_idx.shape[0] == 0:
+        raise SmartMiningError("index_recall needs at least one query row")
+    hits = [len(np.intersect1d(a[a >= 0], e[e >= 0])) / max(1, int((e >= 0).sum())) for a, e in zip(approx_idx, exact_idx)]
+    return float(np.mean(hits))
