@@ -89,6 +89,17 @@ def check_offline_inputs(
     return embeddings, labels.astype(np.int64, copy=False), anchors
 
 
+def merge_stats(parts: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    """Sum counts and weight the per-anchor means by each part's number of anchors."""
+    total = sum(n for n, _ in parts)
+    merged: dict[str, float] = {}
+    for n, stats in parts:
+        for key, value in stats.items():
+            weight = n / total if key.startswith("mean_") else 1.0
+            merged[key] = merged.get(key, 0.0) + weight * value
+    return merged
+
+
 class OfflineMiner(ABC):
     """Mines from a frozen embedding of the whole training set, once per epoch.
 

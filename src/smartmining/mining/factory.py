@@ -52,7 +52,9 @@ class FixedKappa:
 def build_miner(spec: MethodSpec, settings: Settings) -> OfflineMiner | OnlineMiner:
     m = settings.mining
     if spec.miner == "smart":
-        return SmartMiner(kappa=m.kappa, k=m.k, index=m.index, index_params=m.index_params, recall_sample=m.recall_sample)
+        miner = SmartMiner(kappa=m.kappa, k=m.k, index=m.index, index_params=m.index_params, recall_sample=m.recall_sample)
+        miner.scale_share = settings.controller.range_share
+        return miner
     if spec.miner == "hard":
         return HardMiner(chunk_size=m.hard_chunk)
     if spec.miner == "semihard":

@@ -27,6 +27,8 @@ in order, id -1 = missing); blocks of different list lengths are joined with ``A
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import math
 from dataclasses import dataclass
 
@@ -189,3 +191,18 @@ def _quantiles(values: np.ndarray) -> tuple[float, ...]:
     if finite.size == 0:
         return tuple(math.nan for _ in QUANTILES)
     return tuple(float(v) for v in np.quantile(finite, QUANTILES))
+
+
+def steer_on_lists(labels: np.ndarray, anchors: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                   kappa: float, on_scale: Callable[[KappaScale], float] | None = None,
+                   share: float = 0.5) -> tuple[float, KappaScale]:
+    """Measure the kappa scale on an epoch's lists (``SmartMiner``'s groups of (positions, ids, sqdist)),
+    let ``on_scale`` (the controller's ``set_range``) choose kappa from it, and return that kappa with the
+    scale measured at it."""
+    def measured(at: float | None) -> KappaScale:
+        parts = [anchor_scale(labels, anchors[pos], ids, sq, at) for pos, ids, sq in groups if len(pos)]
+        return summarize(AnchorScale.concat(*parts), at, share)
+
+    if on_scale is not None:
+        kappa = float(on_scale(measured(None)))
+    return kappa, measured(kappa)

@@ -8,11 +8,14 @@ anchors it is given (a chunk at a time), grows k where a list holds no positive,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
+from smartmining.checks import check_int
 from smartmining.errors import SmartMiningError
-from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs
+from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs, merge_stats
+from smartmining.mining.kappa_scale import KappaScale, steer_on_lists
 from smartmining.mining.lists import grown_lists, list_recall, stacked
 from smartmining.mining.random import ClassBlocks, random_triplets
 from smartmining.neighbours import AUTO, INDEX_KINDS, build_index, resolve_kind, search, train_centroids
@@ -83,8 +86,7 @@ def smart_triplets(
     outside_positives, mean_neg_len, mean_pos_len (qualifying negatives/positives per anchor).
     """
     embeddings, labels, anchors = check_offline_inputs(embeddings, labels, anchors)
-    if isinstance(n_per_anchor, bool) or not isinstance(n_per_anchor, (int, np.integer)) or n_per_anchor < 1:
-        raise SmartMiningError(f"n_per_anchor must be a positive integer, got {n_per_anchor!r}")
+    check_int("n_per_anchor", n_per_anchor)
     if not np.isfinite(kappa) or kappa < 0:
         raise SmartMiningError(f"kappa must be a finite number >= 0, got {kappa!r}")
     n_points = len(labels)
@@ -148,17 +150,6 @@ def smart_triplets(
     return triplets, stats
 
 
-def _merge_stats(parts: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
-    """Sum counts and weight the per-anchor means by each part's number of anchors."""
-    total = sum(n for n, _ in parts)
-    merged: dict[str, float] = {}
-    for n, stats in parts:
-        for key, value in stats.items():
-            weight = n / total if key.startswith("mean_") else 1.0
-            merged[key] = merged.get(key, 0.0) + weight * value
-    return merged
-
-
 class SmartMiner(OfflineMiner):
     """Smart mining: FAISS index, k-NN lists (k grown where a list holds no positive), Algorithm 1.
 
@@ -189,10 +180,9 @@ class SmartMiner(OfflineMiner):
         super().__init__()
         if index not in (*INDEX_KINDS, AUTO):
             raise SmartMiningError(f"index must be one of {(*INDEX_KINDS, AUTO)}, got {index!r}")
-        checks = [("k", k, 1), ("recall_sample", recall_sample, 0)] + ([("max_k", max_k, k)] if max_k is not None else [])
-        for name, value, least in checks:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                raise SmartMiningError(f"{name} must be an integer >= {least}, got {value!r}")
+        check_int("k", k, 1), check_int("recall_sample", recall_sample, 0)
+        if max_k is not None:
+            check_int("max_k", max_k, k)
         self.kappa = float(kappa)
         self.k = int(k)
         self.index = index
@@ -204,6 +194,8 @@ class SmartMiner(OfflineMiner):
         self._centroids: np.ndarray | None = None
         self._trained_recall = float("nan")
         self._merge = False
+        self.on_scale: Callable[[KappaScale], float] | None = None  # chooses kappa from the data's scale
+        self.scale_share = 0.5  # kappa_hi leaves this share of anchors a qualifying negative
 
     def build(self, embeddings: np.ndarray) -> tuple[object, str, bool]:
         """(index, kind used, whether IVF centroids were trained in this call)."""
@@ -256,6 +248,8 @@ class SmartMiner(OfflineMiner):
             groups = self.neighbour_lists(index, embeddings, labels, anchors[chunk])
             t_search += time.perf_counter() - t0
             grown, depth = grown + len(chunk) - len(groups[0][0]), max(depth, len(groups))
+            if lo == 0:  # the kappa scale of the data, on the first chunk's lists (a sample at large N)
+                self.kappa, scale = steer_on_lists(labels, anchors[chunk], groups, self.kappa, self.on_scale, self.scale_share)
             t0 = time.perf_counter()
             for positions, ids, sq in groups:
                 if positions.size:
@@ -281,8 +275,9 @@ class SmartMiner(OfflineMiner):
             elif recall["index_recall"] < self._trained_recall - self.retrain_drop:
                 self._centroids = None
         self.stats = {
-            **_merge_stats(stats_parts),
+            **merge_stats(stats_parts),
             **recall,
+            **scale.as_log_row(),
             "kappa": self.kappa,
             "k": float(k),
             "max_k_used": float(min(k * 2 ** (depth - 1), min(self.max_k or n - 1, n - 1))),

@@ -78,9 +78,12 @@ def offline_steps(ctx: EpochContext, miner: OfflineMiner, kappa: KappaSource | N
             stats["t_embed"], stats["n_embedded"] = time.perf_counter() - t0, len(emb)
         if kappa is not None:
             miner.kappa = kappa.kappa
-            stats["kappa"] = kappa.kappa
+            # an adaptive kappa is clamped to the range the data admits this epoch (mining/kappa_scale.py)
+            miner.on_scale = (lambda s: kappa.set_range(s.kappa_lo, s.kappa_hi)) if hasattr(kappa, "set_range") else None
         t0 = time.perf_counter()
         triplets = miner.mine(emb, ctx.labels, anchors, ctx.rng)
+        if kappa is not None:
+            stats["kappa"] = miner.kappa
         total = time.perf_counter() - t0
         found = miner.stats
         stats["t_index"] = float(found.get("t_index", 0.0))
