@@ -1,0 +1,88 @@
+"""The report's inputs beside the run logs: the selection stage's choices (selection.json) and what the
+kappa controller recorded (controller.json). Files in, DataFrames out; an absent file gives an empty frame.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from smartmining.errors import SmartMiningError
+from smartmining.pipeline import Run
+from smartmining.report.runs import read_json
+
+SELECTION_COLUMNS = ["dataset", "hyperparameter", "chosen", "metric", "method", "seed", "values"]
+CONTROLLER_COLUMNS = ["dataset", "run", "seed", "epochs", "rules", "flagged_epochs", "flags", "target_error", "last_kappa"]
+# The keys every controller history entry has; any other key with a true value is a flag worth showing.
+HISTORY_KEYS = {"epoch", "error", "kappa", "kappa_next", "rule", "alpha", "beta"}
+
+
+def _selection_row(dataset: str, name: str, entry: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(entry, dict) or "chosen" not in entry:
+        raise SmartMiningError(f'{path}: entry {name!r} should be an object with "chosen", "metric", "values"')
+    values = entry.get("values") or {}
+    if not isinstance(values, dict):
+        raise SmartMiningError(f'{path}: "{name}.values" should map each tried value to its validation score')
+    return {"dataset": dataset, "hyperparameter": name, "chosen": float(entry["chosen"]),
+            "metric": str(entry.get("metric", "")), "method": str(entry.get("method", "")),
+            "seed": entry.get("seed", ""), "values": {float(k): float(v) for k, v in values.items()}}
+
+
+def read_selection(path: Path) -> pd.DataFrame:
+    """selection.json: {hyperparameter: {chosen, metric, values, method, seed}}, or the same nested under a
+    dataset name. One row per (dataset, hyperparameter); dataset '' where the file names none."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=SELECTION_COLUMNS)
+    data = read_json(path, "the selection stage's choices {hyperparameter: {chosen, metric, values}}")
+    if not isinstance(data, dict):
+        raise SmartMiningError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    rows = []
+    for key, entry in data.items():
+        if isinstance(entry, dict) and "chosen" not in entry and all(isinstance(v, dict) for v in entry.values()):
+            rows += [_selection_row(key, name, sub, path) for name, sub in entry.items()]
+        else:
+            rows.append(_selection_row("", key, entry, path))
+    return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+
+
+def _flags(entry: dict[str, Any]) -> list[str]:
+    out = [k for k, v in entry.items() if k not in HISTORY_KEYS and isinstance(v, bool) and v]
+    out += [f"{k}={v}" for k, v in entry.items() if k not in HISTORY_KEYS and isinstance(v, str) and v]
+    if "unreach" in str(entry.get("rule", "")):
+        out.append(f"rule={entry['rule']}")
+    return out
+
+
+def controller_summary(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Epochs controlled, the rule counts, and the epochs whose history entry carries a flag."""
+    history = state.get("history")
+    if not isinstance(history, list):
+        raise SmartMiningError(f'{path}: expected a "history" list of per-epoch controller entries')
+    rules = Counter(str(h.get("rule", "?")) for h in history)
+    flagged, flags = [], Counter()
+    for h in history:
+        f = _flags(h)
+        if f:
+            flagged.append(int(h.get("epoch", -1)))
+            flags.update(f)
+    return {"epochs": len(history), "rules": ", ".join(f"{r} {n}" for r, n in rules.items()),
+            "flagged_epochs": flagged, "flags": ", ".join(f"{f} ({n})" for f, n in flags.items()),
+            "target_error": float(state.get("target_error", float("nan"))),
+            "last_kappa": float(state.get("kappa", float("nan")))}
+
+
+def read_controllers(runs_dir: Path, runs: list[Run]) -> pd.DataFrame:
+    """controller.json of every run that has one (the adaptive ones), summarised per run and seed."""
+    rows = []
+    for run in runs:
+        path = Path(runs_dir) / run.folder / "controller.json"
+        if path.is_file():
+            state = read_json(path, "the kappa controller's state and history")
+            if not isinstance(state, dict):
+                raise SmartMiningError(f"{path}: expected a JSON object, got {type(state).__name__}")
+            rows.append({"dataset": run.dataset, "run": run.name, "seed": run.seed, **controller_summary(state, path)})
+    return pd.DataFrame(rows, columns=CONTROLLER_COLUMNS)
