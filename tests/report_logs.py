@@ -110,8 +110,10 @@ def write_run(folder: Path, run: str, seed: int, rng: np.random.Generator, colum
     if "adaptive" in run and columns is None:
         history = [{"epoch": e, "error": 0.5, "kappa": 4.0, "kappa_next": 4.0, "rule": "fit", "alpha": -1.0, "beta": 4.5}
                    for e in range(3, EPOCHS + 1)]
+        for h in history:
+            h.update(unreachable=False, reason=None, clamp=None)
         if seed == 1:
-            history[2]["unreachable"] = True
+            history[2].update(rule="unreachable", unreachable=True, reason="error above target at kappa_hi")
         (folder / "controller.json").write_text(json.dumps({"target_error": 0.5, "kappa": 4.0, "history": history}))
 
 

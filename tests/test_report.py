@@ -107,7 +107,8 @@ def test_convergence_ratio_claim_and_plateau(built: dict) -> None:
     assert "**smart+global+adaptive better than smart+global** (fewer epochs to 95%)" in text
     not_conv = next(line for line in text.splitlines() if "**Not converged**" in line)
     assert "`smart+global` (+" in not_conv and "`smart`" not in not_conv.replace("`smart+global`", "")
-    assert "**Flagged** seed 1 at epochs 5 (unreachable (1); target error 0.5)" in text
+    assert ('**Flagged** seed 1 at epochs 5 (unreachable (1); target error 0.5), last reason: "error above target '
+            'at kappa_hi"') in text
 
 
 def test_equal_compute_and_regime_tables(built: dict) -> None:

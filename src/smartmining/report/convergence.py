@@ -117,5 +117,5 @@ def plateau_check(curves: pd.DataFrame, dataset: str, runs: list[str], metric: s
             continue
         change = 100 * float(mc["mean"].iloc[-1] - mc["mean"].iloc[-2]) if len(mc) > 1 else math.nan
         rows.append({"run": run, "last_epoch": int(mc["epoch"].iloc[-1]), "change": change,
-                     "converged": bool(abs(change) < points) if not math.isnan(change) else False})
+                     "converged": bool(abs(change) < points - 1e-9) if not math.isnan(change) else False})
     return pd.DataFrame(rows, columns=["run", "last_epoch", "change", "converged"])

@@ -15,7 +15,9 @@ from smartmining.pipeline import Run
 from smartmining.report.runs import read_json
 
 SELECTION_COLUMNS = ["dataset", "hyperparameter", "chosen", "metric", "method", "seed", "values"]
-CONTROLLER_COLUMNS = ["dataset", "run", "seed", "epochs", "rules", "flagged_epochs", "flags", "target_error", "last_kappa"]
+CONTROLLER_COLUMNS = ["dataset", "run", "seed", "epochs", "rules", "flagged_epochs", "flags", "reason", "target_error",
+                      "last_kappa"]
+MAX_REASON = 240
 # The keys every controller history entry has; any other key with a true value is a flag worth showing.
 HISTORY_KEYS = {"epoch", "error", "kappa", "kappa_next", "rule", "alpha", "beta"}
 
@@ -50,27 +52,32 @@ def read_selection(path: Path) -> pd.DataFrame:
 
 
 def _flags(entry: dict[str, Any]) -> list[str]:
+    """The entry's true boolean flags (e.g. unreachable) and short text fields (e.g. clamp=hi); the free-text
+    reason is kept apart."""
     out = [k for k, v in entry.items() if k not in HISTORY_KEYS and isinstance(v, bool) and v]
-    out += [f"{k}={v}" for k, v in entry.items() if k not in HISTORY_KEYS and isinstance(v, str) and v]
-    if "unreach" in str(entry.get("rule", "")):
+    out += [f"{k}={v}" for k, v in entry.items() if k not in HISTORY_KEYS | {"reason"} and isinstance(v, str) and v]
+    if "unreach" in str(entry.get("rule", "")) and not any("unreach" in f for f in out):
         out.append(f"rule={entry['rule']}")
     return out
 
 
 def controller_summary(state: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Epochs controlled, the rule counts, and the epochs whose history entry carries a flag."""
+    """Epochs controlled, the rule counts, the epochs whose history entry carries a flag, and the last reason
+    the controller gave for one."""
     history = state.get("history")
     if not isinstance(history, list):
         raise SmartMiningError(f'{path}: expected a "history" list of per-epoch controller entries')
     rules = Counter(str(h.get("rule", "?")) for h in history)
-    flagged, flags = [], Counter()
+    flagged, flags, reason = [], Counter(), ""
     for h in history:
         f = _flags(h)
         if f:
             flagged.append(int(h.get("epoch", -1)))
             flags.update(f)
+            reason = str(h.get("reason") or reason)
     return {"epochs": len(history), "rules": ", ".join(f"{r} {n}" for r, n in rules.items()),
             "flagged_epochs": flagged, "flags": ", ".join(f"{f} ({n})" for f, n in flags.items()),
+            "reason": reason[:MAX_REASON] + ("…" if len(reason) > MAX_REASON else ""),
             "target_error": float(state.get("target_error", float("nan"))),
             "last_kappa": float(state.get("kappa", float("nan")))}
 

@@ -97,7 +97,7 @@ def controller_flags(controllers: pd.DataFrame, dataset: str) -> list[str]:
         if len(flagged):
             line += " **Flagged** " + "; ".join(
                 f"seed {r.seed} at epochs {', '.join(map(str, r.flagged_epochs))} ({r.flags}; target error {r.target_error:g})"
-                for r in flagged.itertuples()) + "."
+                + (f", last reason: \"{r.reason}\"" if r.reason else "") for r in flagged.itertuples()) + "."
         else:
             line += " No entry carries a flag (such as an unreachable target)."
         out.append(line)
