@@ -129,13 +129,13 @@ def make_cfg(datasets: list[str], methods: list[str], seeds: list[int], sweeps: 
 
 
 SELECTION = {"kappa": {"chosen": 4.0, "metric": "val_recall@1", "values": {"1": 0.61, "4": 0.64},
-                       "method": "smart+global", "seed": 0},
+                       "method": "smart+global", "seeds": [0], "parameter": "mining.kappa"},
              "mined_fraction": {"chosen": 0.6, "metric": "val_recall@1", "values": {"0.2": 0.58, "0.6": 0.63},
-                                "method": "smart+global+adaptive", "seed": 0}}
+                                "method": "smart+global+adaptive", "seeds": [0], "parameter": "train.mined_fraction"}}
 
 
 def write_logs(tmp: Path, cfg: dict, columns: list[str] | None = None, extras: bool = True) -> tuple[Path, Path, Path]:
-    """Every expected run's logs; with ``extras`` also selection.json and the two baselines; ``columns``
+    """Every expected run's logs; with ``extras`` also selection/<dataset>.json and the two baselines; ``columns``
     restricts epochs.csv to those (and drops epoch 0 and controller.json), as older logs had."""
     runs_dir, out_dir, data_root = tmp / "runs", tmp / "results", tmp / "data"
     rng = np.random.default_rng(0)
@@ -152,6 +152,7 @@ def write_logs(tmp: Path, cfg: dict, columns: list[str] | None = None, extras: b
         if extras:
             (out_dir / "pretrained" / dataset).mkdir(parents=True, exist_ok=True)
             (out_dir / "pretrained" / dataset / "metrics.json").write_text(json.dumps({m: 0.3 for m in METRICS}))
-    if extras:
-        (out_dir / "selection.json").write_text(json.dumps(SELECTION))
+        if extras:  # the pipeline's select stage writes one file per dataset
+            (out_dir / "selection").mkdir(exist_ok=True)
+            (out_dir / "selection" / f"{dataset}.json").write_text(json.dumps(SELECTION))
     return runs_dir, out_dir, data_root

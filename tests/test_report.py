@@ -126,7 +126,7 @@ def test_equal_compute_and_regime_tables(built: dict) -> None:
 
 def test_selection_sweeps_and_budget_check(built: dict) -> None:
     text = built["text"]
-    assert "| kappa | all | 4 | `smart+global` seed 0, validation classes | val_recall@1 | 1: 61.0; 4: 64.0 |" in text
+    assert "| kappa | cub200 | 4 | `smart+global` seeds 0, validation classes | val_recall@1 | 1: 61.0; 4: 64.0 |" in text
     assert "The value chosen on validation classes: 4." in text
     sweep = pd.read_csv(built["out"] / "tables" / "sweep_kappa0_cub200.csv")
     assert sorted(sweep["x"].unique()) == [1, 16]
@@ -166,7 +166,7 @@ def test_old_logs_without_the_new_columns_still_build_with_notes(tmp_path: Path)
     notes = text.split("## Notes on the inputs")[1]
     for column in ("val_recall@1", "image_passes", "random_zero_loss", "kappa_lo", "n_steps"):
         assert f"Column `{column}` is absent" in notes, column
-    assert "No selection.json" in notes and "No controller.json for the adaptive runs" in notes
+    assert "No selection file" in notes and "selection/glyphs.json" in notes and "No controller.json for the adaptive runs" in notes
     assert "No pretrained-network metrics" in text and "No `random_zero_loss` column" in text
     assert "use the test R@1 per epoch" in text and "no difference column" in text
     assert "**no verdict" not in text  # two seeds: intervals exist

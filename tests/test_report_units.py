@@ -207,14 +207,21 @@ def test_paired_reading_of_final_metrics() -> None:
 
 
 def test_selection_and_controller_files(tmp_path: Path) -> None:
-    assert inputs.read_selection(tmp_path / "absent.json").empty
+    assert inputs.read_selection(tmp_path, ["cub200"]).empty
     path = tmp_path / "selection.json"
     path.write_text('{"cub200": {"kappa": {"chosen": 2, "metric": "val_recall@1", "values": {"1": 0.6, "2": 0.7}}}}')
-    row = inputs.read_selection(path).iloc[0]
+    row = inputs.read_selection(tmp_path, ["cub200"]).iloc[0]
     assert (row["dataset"], row["hyperparameter"], row["chosen"], row["values"]) == ("cub200", "kappa", 2.0, {1.0: 0.6, 2.0: 0.7})
-    path.write_text('{"kappa": {"metric": "val_recall@1"}}')
-    with pytest.raises(SmartMiningError, match=r"selection\.json: entry 'kappa' should be an object with \"chosen\""):
-        inputs.read_selection(path)
+    path.unlink()
+    (tmp_path / "selection").mkdir()  # the pipeline's file: one per dataset, as select() writes it
+    (tmp_path / "selection" / "cars196.json").write_text(
+        '{"mined_fraction": {"chosen": 0.4, "metric": "val_recall@1", "values": {"0.2": 0.5, "0.4": 0.55}, '
+        '"method": "smart+global+adaptive", "seeds": [0, 1], "parameter": "train.mined_fraction"}}')
+    row = inputs.read_selection(tmp_path, ["cub200", "cars196"]).iloc[0]
+    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["seed"]) == ("cars196", "mined_fraction", 0.4, "0, 1")
+    (tmp_path / "selection" / "cars196.json").write_text('{"kappa": {"metric": "val_recall@1"}}')
+    with pytest.raises(SmartMiningError, match=r"cars196\.json: entry 'kappa' should be an object with \"chosen\""):
+        inputs.read_selection(tmp_path, ["cars196"])
     state = {"kappa": 3.0, "target_error": 0.6, "history": [
         {"epoch": 3, "rule": "hold", "unreachable": False, "reason": None, "clamp": None},
         {"epoch": 4, "rule": "unreachable", "unreachable": True, "reason": "e 0.9 above target at kappa_hi", "clamp": None},

@@ -1,6 +1,6 @@
 """The report stage: run logs in; summary.csv, curves.csv, metrics.json, tables, figures and REPORT.md out.
 
-Every number of REPORT.md comes from the run logs, selection.json, the baselines or published.csv; every
+Every number of REPORT.md comes from the run logs, the selection file(s), the baselines or published.csv; every
 sentence about them is generated (readings.py, setup.py). A figure whose inputs are missing is skipped with
 a note; an optional log column or file that is absent is named in "Notes on the inputs", never a crash.
 """
@@ -60,14 +60,15 @@ def recall_wide(curves: pd.DataFrame, dataset: str, metric: str = "recall@1") ->
     return wide.reindex(columns=[*wide.columns, *methods])
 
 
-def input_notes(curves: pd.DataFrame, selection: pd.DataFrame, selection_path: Path, controllers: pd.DataFrame,
+def input_notes(curves: pd.DataFrame, selection: pd.DataFrame, out_dir: Path, controllers: pd.DataFrame,
                 cfg: dict[str, Any]) -> list[str]:
     """What the logs lack, and what the report does about it."""
     notes = [f"Column `{c}` is absent from every epochs.csv: {why}." for c, why in OPTIONAL_COLUMNS.items()
              if c not in curves.columns or not curves[c].notna().any()]
     if selection.empty:
-        notes.append(f"No {selection_path.name} (the selection stage's choices on validation classes) at "
-                     f"`{selection_path}`: the hyperparameters of the comparison are shown without their validation evidence.")
+        where = " or ".join(f"`{p}`" for p, _ in inputs.selection_paths(out_dir, list(cfg["datasets"])))
+        notes.append(f"No selection file (the select stage's choices on validation classes) at {where}: the "
+                     "hyperparameters of the comparison are shown without their validation evidence.")
     adaptive = [m for m in cfg["methods"] if "adaptive" in m]
     if adaptive and controllers.empty:
         notes.append("No controller.json for the adaptive runs: the controller's rules and flags are not shown.")
@@ -79,7 +80,7 @@ def selection_table(selection: pd.DataFrame) -> pd.DataFrame:
         "Hyperparameter": selection["hyperparameter"],
         "Dataset": [d or "all" for d in selection["dataset"]],
         "Chosen": [f"{v:g}" for v in selection["chosen"]],
-        "Chosen on": [f"`{m}` seed {s}, validation classes" for m, s in zip(selection["method"], selection["seed"])],
+        "Chosen on": [f"`{m}` seeds {s}, validation classes" for m, s in zip(selection["method"], selection["seed"])],
         "By": selection["metric"],
         "Validation scores": ["; ".join(f"{k:g}: {100 * v:.1f}" for k, v in sorted(vals.items())) for vals in selection["values"]],
     })
@@ -101,8 +102,7 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     frames = [f for f in (finals, baselines) if not f.empty]
     summary = tables.summarise(pd.concat(frames, ignore_index=True) if frames else finals)
     write_data_files(out_dir, summary, curves, list(cfg["methods"]))
-    selection_path = out_dir / "selection.json"
-    selection = inputs.read_selection(selection_path)
+    selection = inputs.read_selection(out_dir, list(cfg["datasets"]))
     controllers = inputs.read_controllers(runs_dir, present)
 
     doc = ReportDoc(out_dir)
@@ -117,10 +117,10 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
             "Data: [summary.csv](summary.csv), [curves.csv](curves.csv), [metrics.json](metrics.json).", "")
     if missing:
         doc.add("Runs without logs (left out): " + ", ".join(f"`{r.folder}`" for r in missing) + ".", "")
-    notes = input_notes(curves, selection, selection_path, controllers, cfg)
+    notes = input_notes(curves, selection, out_dir, controllers, cfg)
     doc.add("## Hyperparameters chosen on validation classes", "")
     if selection.empty:
-        doc.add(f"*No {selection_path.name}: see the notes on the inputs.*", "")
+        doc.add("*No selection file: see the notes on the inputs.*", "")
     else:
         doc.table(out_dir / "tables" / "selection", selection_table(selection),
                   "hyperparameters chosen on validation classes (validation scores in %)")

@@ -1,4 +1,4 @@
-"""The report's inputs beside the run logs: the selection stage's choices (selection.json) and what the
+"""The report's inputs beside the run logs: the select stage's choices (selection/<dataset>.json) and what the
 kappa controller recorded (controller.json). Files in, DataFrames out; an absent file gives an empty frame.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from smartmining.errors import SmartMiningError
-from smartmining.pipeline import Run
+from smartmining.runs import Run
 from smartmining.report.runs import read_json
 
 SELECTION_COLUMNS = ["dataset", "hyperparameter", "chosen", "metric", "method", "seed", "values"]
@@ -28,26 +28,39 @@ def _selection_row(dataset: str, name: str, entry: Any, path: Path) -> dict[str,
     values = entry.get("values") or {}
     if not isinstance(values, dict):
         raise SmartMiningError(f'{path}: "{name}.values" should map each tried value to its validation score')
+    seeds = entry.get("seeds", entry.get("seed", ""))
     return {"dataset": dataset, "hyperparameter": name, "chosen": float(entry["chosen"]),
             "metric": str(entry.get("metric", "")), "method": str(entry.get("method", "")),
-            "seed": entry.get("seed", ""), "values": {float(k): float(v) for k, v in values.items()}}
+            "seed": ", ".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds),
+            "values": {float(k): float(v) for k, v in values.items()}}
 
 
-def read_selection(path: Path) -> pd.DataFrame:
-    """selection.json: {hyperparameter: {chosen, metric, values, method, seed}}, or the same nested under a
-    dataset name. One row per (dataset, hyperparameter); dataset '' where the file names none."""
-    path = Path(path)
-    if not path.is_file():
-        return pd.DataFrame(columns=SELECTION_COLUMNS)
+def _read_selection_file(path: Path, dataset: str) -> list[dict[str, Any]]:
     data = read_json(path, "the selection stage's choices {hyperparameter: {chosen, metric, values}}")
     if not isinstance(data, dict):
         raise SmartMiningError(f"{path}: expected a JSON object, got {type(data).__name__}")
     rows = []
     for key, entry in data.items():
-        if isinstance(entry, dict) and "chosen" not in entry and all(isinstance(v, dict) for v in entry.values()):
+        if not dataset and isinstance(entry, dict) and "chosen" not in entry and all(isinstance(v, dict) for v in entry.values()):
             rows += [_selection_row(key, name, sub, path) for name, sub in entry.items()]
         else:
-            rows.append(_selection_row("", key, entry, path))
+            rows.append(_selection_row(dataset, key, entry, path))
+    return rows
+
+
+def selection_paths(out_dir: Path, datasets: list[str]) -> list[tuple[Path, str]]:
+    """Where the select stage's choices may be: results/<profile>/selection/<dataset>.json (the pipeline's),
+    and results/<profile>/selection.json (all datasets, or nested per dataset)."""
+    return [(Path(out_dir) / "selection" / f"{d}.json", d) for d in datasets] + [(Path(out_dir) / "selection.json", "")]
+
+
+def read_selection(out_dir: Path, datasets: list[str]) -> pd.DataFrame:
+    """One row per (dataset, hyperparameter) chosen on validation classes; dataset '' where the file names
+    none. No file: an empty frame."""
+    rows = []
+    for path, dataset in selection_paths(out_dir, datasets):
+        if path.is_file():
+            rows += _read_selection_file(path, dataset)
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 

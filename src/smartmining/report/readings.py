@@ -126,7 +126,7 @@ def sweep_reading(sweep: pd.DataFrame, what: str, chosen: float | None, metric: 
         return [f"No {what} sweep in the logs."]
     values = ", ".join(f"{x:g}: {100 * m:.2f}" for x, m in zip(d["x"], d["mean"]))
     pick = (f"The value chosen on validation classes: {chosen:g}." if chosen is not None
-            else f"No validation choice of {what} in selection.json.")
+            else f"No validation choice of {what} in the selection file.")
     return [f"Test {LABELS.get(metric, metric)} over the {what} sweep ({values}): spread "
             f"{100 * (d['mean'].max() - d['mean'].min()):.2f} points. {pick}"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from smartmining import atomic
-from smartmining.pipeline import Run
+from smartmining.runs import Run
 from smartmining.report import (compute, convergence, curves as curves_mod, figures, figures_kappa, galleries,
                                 readings, runs, setup, tables)
 from smartmining.report.doc import ReportDoc
