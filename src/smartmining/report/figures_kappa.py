@@ -34,7 +34,7 @@ def fig_controller(curves: pd.DataFrame, dataset: str, target_error: float) -> F
     per epoch with the admissible range [kappa_lo, kappa_hi] measured from the data; fixed vs adaptive."""
     adaptive, fixed = controller_pair(curves, dataset)
     val = validation_metric(curves)
-    fig, (ax_err, ax_k) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_err, ax_k) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"wspace": 0.35})
     for run in [r for r in (fixed, adaptive) if r]:
         colour = METHOD_COLOURS.get(run)
         for column, (label, style) in ERRORS.items():
@@ -59,7 +59,7 @@ def fig_controller(curves: pd.DataFrame, dataset: str, target_error: float) -> F
         ax_k.set_yscale("log", base=2)
     ax_k.set(xlabel="epoch", ylabel="κ", title="κ per epoch and its admissible range")
     if ax_k.lines or ax_k.collections:
-        _legend_below(ax_k)
+        ax_k.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
     _epoch_axis(ax_err, ax_k)
     return fig
 
