@@ -14,7 +14,7 @@ from smartmining.config import load_params
 from smartmining.errors import SmartMiningError
 from smartmining.runs import profile_runs as pipeline_runs
 from smartmining.methods import PAPER_ROWS
-from smartmining.report import convergence, readings, runs, tables
+from smartmining.report import compute, convergence, curves, inputs, readings, runs, setup, tables
 from smartmining.report.galleries import montage, pick_epochs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,28 +64,75 @@ def hand_made_curves() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_convergence_epoch_seconds_and_ratio() -> None:
-    conv = convergence.convergence_table(hand_made_curves(), "d", ["smart+global", "smart+global+adaptive"])
-    by = conv.set_index("method")
-    # adaptive mean curve: 0.80 best, 0.76 threshold, reached at epoch 2; fixed: 0.80 best, reached at epoch 5
-    assert by.loc["smart+global+adaptive", "epoch"] == 2
-    assert by.loc["smart+global", "epoch"] == 5
-    # seconds: mean over seeds of cumulative t_epoch (3 s and 4 s an epoch; 2 s and 3 s an epoch)
-    assert by.loc["smart+global+adaptive", "seconds"] == pytest.approx((2 * 3.0 + 2 * 4.0) / 2)
-    assert by.loc["smart+global", "seconds"] == pytest.approx((5 * 2.0 + 5 * 3.0) / 2)
-    assert by.loc["smart+global", "best_r1"] == pytest.approx(0.80)
-    ratio = convergence.adaptive_ratio(conv)
-    assert ratio["epoch_ratio"] == pytest.approx(2 / 5)
-    assert ratio["seconds_ratio"] == pytest.approx(7.0 / 12.5)
-    text = " ".join(readings.controller(conv, ratio, pd.DataFrame(columns=["dataset", "run", "metric"]), "d"))
-    assert "at epoch 2 (7.0 s)" in text and "ratio 0.40 in epochs" in text and "converges faster" in text
+def test_convergence_per_seed_and_paired_ratio() -> None:
+    data = hand_made_curves()
+    conv = convergence.convergence_table(data, "d", ["smart+global", "smart+global+adaptive"], "recall@1").set_index("method")
+    # per seed: adaptive reaches 95% of its own best at epoch 2, fixed at epoch 5 (both seeds)
+    assert conv.loc["smart+global+adaptive", "epoch_mean"] == 2 and conv.loc["smart+global", "epoch_mean"] == 5
+    # seconds: cumulative t_epoch of each seed (3 s and 4 s an epoch), mean over seeds
+    assert conv.loc["smart+global+adaptive", "seconds_mean"] == pytest.approx((2 * 3.0 + 2 * 4.0) / 2)
+    assert conv.loc["smart+global", "best_mean"] == pytest.approx(0.80)
+    cmp = convergence.adaptive_comparison(data, "d", ["smart+global", "smart+global+adaptive"], "recall@1")
+    assert cmp["epochs"].kind == "ratio" and cmp["epochs"].interval.mean == pytest.approx(2 / 5)
+    assert cmp["seconds"].interval.mean == pytest.approx((6 / 10 + 8 / 15) / 2)
+    assert cmp["epoch_diff"].interval.mean == pytest.approx(-3)
+    text = " ".join(readings.adaptive_speed(cmp, "recall@1"))
+    assert "paired ratio 0.40 [0.40, 0.40]" in text and "does not hold" not in text
+
+
+@pytest.mark.parametrize("ratios, words", [
+    ([0.2, 0.25, 0.2], "holds on our data"),
+    ([0.5, 0.6, 0.55], "holds only in part"),
+    ([0.8, 1.2, 1.0], "no detectable difference in epochs"),
+    ([1.5, 1.6, 1.7], "takes more epochs"),
+    ([0.2], "cannot be judged here"),
+])
+def test_paper_claim_sentence(ratios: list[float], words: str) -> None:
+    from smartmining.report.stats import paired
+
+    p = paired(dict(enumerate(ratios)), {i: 1.0 for i in range(len(ratios))}, ratio=True)
+    sentence = convergence.paper_claim(p, 20)
+    assert words in sentence and "cannot take the paper's 20" not in sentence
+    assert "cannot take the paper's 20" in convergence.paper_claim(p, 8)
+
+
+def test_plateau_check_flags_a_moving_curve() -> None:
+    check = convergence.plateau_check(hand_made_curves(), "d", ["smart+global", "smart+global+adaptive"], "recall@1")
+    by = check.set_index("run")
+    assert by.loc["smart+global", "change"] == pytest.approx(10.0) and not by.loc["smart+global", "converged"]
+    # 0.80 -> 0.79: one point, "1 point or more" counts as not converged
+    assert by.loc["smart+global+adaptive", "change"] == pytest.approx(-1.0) and not by.loc["smart+global+adaptive", "converged"]
+    flagged = readings.plateau(check, "val_recall@1")[0]
+    assert "**Not converged**" in flagged and "`smart+global` (+10.00 points to epoch 5)" in flagged
+    still = convergence.plateau_check(hand_made_curves().query("epoch < 5"), "d", ["smart+global+adaptive"], "recall@1")
+    assert bool(still["converged"].iloc[0]) and readings.plateau(still, "val_recall@1")[0].startswith("All 1 runs plateaued")
 
 
 def test_mean_curve_band_is_min_max_over_seeds() -> None:
-    mc = convergence.mean_curve(hand_made_curves(), "d", "smart+global")
+    mc = curves.mean_curve(hand_made_curves(), "d", "smart+global")
     assert mc["min"].tolist() == pytest.approx([0.29, 0.49, 0.61, 0.69, 0.79])
     assert mc["max"].tolist() == pytest.approx([0.31, 0.51, 0.63, 0.71, 0.81])
     assert mc["seconds"].tolist() == pytest.approx([2.5, 5.0, 7.5, 10.0, 12.5])
+
+
+def test_cumulative_compute_excludes_evaluation_and_epoch_zero() -> None:
+    df = pd.DataFrame({"dataset": "d", "run": "r", "seed": 0, "epoch": [0, 1, 2], "image_passes": [500, 100, 150],
+                       "t_epoch": [9.0, 2.0, 3.0], "t_eval": [9.0, 0.5, 0.5], "val_recall@1": [0.1, 0.3, 0.5]})
+    cum = curves.add_cumulative(df)
+    assert cum["cum_passes"].tolist() == [0, 100, 250] and cum["cum_seconds"].tolist() == pytest.approx([0, 1.5, 4.0])
+    assert curves.at_budget(df, "d", "r", "val_recall@1", "cum_passes", 175) == {0: pytest.approx(0.4)}
+    assert math.isnan(curves.at_budget(df, "d", "r", "val_recall@1", "cum_passes", 300)[0])
+    assert curves.validation_metric(df) == "val_recall@1" and curves.metric_label("val_recall@1") == "validation R@1"
+    assert compute.equal_budgets(df, "d", ["r"]) == {"cum_passes": 250.0, "cum_seconds": pytest.approx(4.0)}
+
+
+def test_triplet_budget_check_names_unequal_methods() -> None:
+    df = pd.DataFrame({"dataset": "d", "run": ["a", "a", "b", "b"], "seed": 0, "epoch": [1, 2, 1, 2],
+                       "n_triplets": [100, 100, 100, 80], "n_steps": [5, 5, 5, 4]})
+    line = setup.triplet_budget(df, "d", ["a", "b"])[0]
+    assert line.startswith("**Unequal budgets**") and "`b` triplets 80/100, optimizer steps 4/5" in line
+    assert setup.triplet_budget(df[df["run"] == "a"], "d", ["a"]) == [
+        "Equal triplet budget: every method trained on 100 triplets and 5 optimizer steps per epoch."]
 
 
 def paper_tables(text: str) -> dict[tuple[str, str], list[float]]:
@@ -138,23 +185,52 @@ def test_markdown_and_latex_escape() -> None:
     assert r"x\_y" in tex and r"49.78 $\pm$ 1.00" in tex and r"50\%" in tex and r"\caption{cap\_1}" in tex
 
 
-def test_summarise_uses_the_sample_std() -> None:
+def test_summarise_uses_the_sample_std_and_a_t_interval() -> None:
     finals = pd.DataFrame([("d", "m", s, "nmi", v, "eval.json") for s, v in enumerate([0.2, 0.4, 0.9])],
                           columns=["dataset", "run", "seed", "metric", "value", "source"])
     row = tables.summarise(finals).iloc[0]
-    assert row["mean"] == pytest.approx(0.5) and row["n_seeds"] == 3
-    assert row["std"] == pytest.approx(math.sqrt(((0.3) ** 2 + 0.1 ** 2 + 0.4 ** 2) / 2))
-    assert tables.nested_metrics(tables.summarise(finals)) == {"d": {"m": {"nmi": pytest.approx(0.5)}}}
+    std = math.sqrt(((0.3) ** 2 + 0.1 ** 2 + 0.4 ** 2) / 2)
+    assert row["mean"] == pytest.approx(0.5) and row["n_seeds"] == 3 and row["std"] == pytest.approx(std)
+    assert row["ci_hi"] == pytest.approx(0.5 + 4.302652729911275 * std / math.sqrt(3))
+    assert tables.nested_metrics(tables.summarise(finals)) == {"d": {"m": {"nmi": 0.5}}}
 
 
-def test_compare_says_when_the_difference_is_within_the_seeds_spread() -> None:
-    summary = pd.DataFrame([("d", "smart", "recall@1", 0.52, 0.03, 3), ("d", "semihard", "recall@1", 0.50, 0.01, 3)],
-                           columns=["dataset", "run", "metric", "mean", "std", "n_seeds"])
-    s = readings.compare(summary, "d", "smart", "semihard")
-    assert s.startswith("`smart` beats `semihard` on R@1") and "+2.00 points" in s and "not a clear difference" in s
-    assert readings.compare(summary, "d", "smart", "random") is None
+def test_paired_reading_of_final_metrics() -> None:
+    finals = pd.DataFrame([("d", run, s, "recall@1", v, "metrics.json")
+                           for run, vals in (("smart", [0.45, 0.48, 0.45]), ("random", [0.40, 0.42, 0.41]))
+                           for s, v in enumerate(vals)], columns=["dataset", "run", "seed", "metric", "value", "source"])
+    s = readings.compare_finals(finals, "d", "smart", "random")
+    assert "paired difference +5.00 [+2.52, +7.48] points" in s and s.endswith("**smart better than random**.")
+    assert readings.compare_finals(finals, "d", "smart", "semihard") is None
     assert readings.trend(np.array([0.6, 0.1, 0.2]), np.array([3.0, 1.0, 2.0])) == "rises"
     assert readings.trend(np.array([1, 2, 3]), np.array([3.0, 1.0, 2.0])) == "has no monotone trend"
+
+
+def test_selection_and_controller_files(tmp_path: Path) -> None:
+    assert inputs.read_selection(tmp_path, ["cub200"]).empty
+    path = tmp_path / "selection.json"
+    path.write_text('{"cub200": {"kappa": {"chosen": 2, "metric": "val_recall@1", "values": {"1": 0.6, "2": 0.7}}}}')
+    row = inputs.read_selection(tmp_path, ["cub200"]).iloc[0]
+    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["values"]) == ("cub200", "kappa", 2.0, {1.0: 0.6, 2.0: 0.7})
+    path.unlink()
+    (tmp_path / "selection").mkdir()  # the pipeline's file: one per dataset, as select() writes it
+    (tmp_path / "selection" / "cars196.json").write_text(
+        '{"mined_fraction": {"chosen": 0.4, "metric": "val_recall@1", "values": {"0.2": 0.5, "0.4": 0.55}, '
+        '"method": "smart+global+adaptive", "seeds": [0, 1], "parameter": "train.mined_fraction"}}')
+    row = inputs.read_selection(tmp_path, ["cub200", "cars196"]).iloc[0]
+    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["seed"]) == ("cars196", "mined_fraction", 0.4, "0, 1")
+    (tmp_path / "selection" / "cars196.json").write_text('{"kappa": {"metric": "val_recall@1"}}')
+    with pytest.raises(SmartMiningError, match=r"cars196\.json: entry 'kappa' should be an object with \"chosen\""):
+        inputs.read_selection(tmp_path, ["cars196"])
+    state = {"kappa": 3.0, "target_error": 0.6, "history": [
+        {"epoch": 3, "rule": "hold", "unreachable": False, "reason": None, "clamp": None},
+        {"epoch": 4, "rule": "unreachable", "unreachable": True, "reason": "e 0.9 above target at kappa_hi", "clamp": None},
+        {"epoch": 5, "rule": "fit", "unreachable": False, "reason": None, "clamp": "hi"}]}
+    summary = inputs.controller_summary(state, tmp_path / "controller.json")
+    assert summary["rules"] == "hold 1, unreachable 1, fit 1" and summary["flagged_epochs"] == [4, 5]
+    assert summary["flags"] == "unreachable (1), clamp=hi (1)" and summary["reason"] == "e 0.9 above target at kappa_hi"
+    with pytest.raises(SmartMiningError, match="history"):
+        inputs.controller_summary({"kappa": 1.0}, tmp_path / "controller.json")
 
 
 def test_expected_runs_match_the_pipeline_and_tolerate_missing_sweeps() -> None:
@@ -163,13 +239,17 @@ def test_expected_runs_match_the_pipeline_and_tolerate_missing_sweeps() -> None:
     cfg = {**cfg, "sweeps": {}}
     assert all(not r.name.startswith("sweep-") for r in runs.expected_runs(cfg))
     assert runs.sweep_point("sweep-fraction-0.2") == runs.SweepPoint("fraction", 0.2)
+    assert runs.sweep_point("sweep-kappa0-16") == runs.SweepPoint("kappa0", 16.0)
+    cfg = {**cfg, "sweeps": {"kappa0": {"method": "smart+global+adaptive", "values": [1, 16], "seeds": [0, 1]}}}
+    names = {(r.name, r.seed) for r in runs.expected_runs(cfg) if r.name.startswith("sweep-")}
+    assert names == {("sweep-kappa0-1", 0), ("sweep-kappa0-1", 1), ("sweep-kappa0-16", 0), ("sweep-kappa0-16", 1)}
     assert runs.sweep_point("smart+global") is None
 
 
 def test_bad_epochs_csv_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "epochs.csv"
     path.write_text("epoch,loss\n1,0.5\n")
-    with pytest.raises(SmartMiningError, match=r"epochs\.csv: missing column\(s\) \['recall@1'\]"):
+    with pytest.raises(SmartMiningError, match=r"epochs\.csv: missing column\(s\) \['recall@1 or val_recall@1'\]"):
         runs.read_epochs_csv(path)
     bad = tmp_path / "eval.json"
     bad.write_text("{not json")

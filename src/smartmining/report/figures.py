@@ -20,7 +20,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from smartmining import atomic  # noqa: E402
 from smartmining.methods import METHODS  # noqa: E402
-from smartmining.report.convergence import ADAPTIVE_PAIRS, mean_curve  # noqa: E402
+from smartmining.report.curves import mean_curve, metric_label  # noqa: E402
+from smartmining.report.stats import mean_interval  # noqa: E402
 from smartmining.runs import sweep_point  # noqa: E402
 
 # One colour per method in every figure.
@@ -70,65 +71,45 @@ def _runs_of(curves: pd.DataFrame, dataset: str, names: list[str]) -> list[str]:
     return [n for n in names if n in have]
 
 
-def fig_recall_curves(curves: pd.DataFrame, dataset: str, methods: list[str]) -> Figure:
-    """Fig. 4: R@1 per epoch (band: min-max over seeds) and R@1 against cumulative wall-clock seconds."""
+def fig_recall_curves(curves: pd.DataFrame, dataset: str, methods: list[str], metric: str) -> Figure:
+    """Fig. 4 and the equal-compute view: ``metric`` (validation R@1) per epoch (band: min-max over seeds),
+    against cumulative image passes and against cumulative training seconds (means over seeds)."""
     present = _runs_of(curves, dataset, methods)
     if not present:
         raise MissingInputs(f"no epochs.csv of any method for {dataset}")
-    fig, (ax_e, ax_t) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig, (ax_e, ax_p, ax_t) = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
+    label = metric_label(metric)
     for run in present:
-        mc = mean_curve(curves, dataset, run).dropna(subset=["mean"])
+        mc = mean_curve(curves, dataset, run, metric).dropna(subset=["mean"])
         colour = METHOD_COLOURS.get(run)
         ax_e.plot(mc["epoch"], 100 * mc["mean"], marker="o", ms=3, color=colour, label=run)
         ax_e.fill_between(mc["epoch"], 100 * mc["min"], 100 * mc["max"], color=colour, alpha=0.2, lw=0)
-        ax_t.plot(mc["seconds"], 100 * mc["mean"], marker="o", ms=3, color=colour, label=run)
-    ax_e.set(xlabel="epoch", ylabel="Recall@1 (%)", title=f"{dataset}: R@1 per epoch (band: min-max over seeds)")
-    ax_t.set(xlabel="cumulative wall-clock seconds (mean over seeds)", title="R@1 against time")
+        if mc["passes"].notna().any():
+            ax_p.plot(mc["passes"], 100 * mc["mean"], marker="o", ms=3, color=colour, label=run)
+        if mc["seconds"].notna().any():
+            ax_t.plot(mc["seconds"], 100 * mc["mean"], marker="o", ms=3, color=colour, label=run)
+    ax_e.set(xlabel="epoch", ylabel=f"{label} (%)", title=f"{dataset}: {label} per epoch (band: min-max over seeds)")
+    ax_p.set(xlabel="cumulative image passes (mean over seeds)", title="per compute: image passes")
+    ax_t.set(xlabel="cumulative training seconds (mean over seeds)", title="per compute: wall-clock seconds")
+    if not ax_p.lines:
+        ax_p.text(0.5, 0.5, "no image_passes column in the logs", ha="center", transform=ax_p.transAxes)
     ax_t.legend(fontsize=7, loc="lower right")
     _epoch_axis(ax_e)
     return fig
 
 
-def _controller_pair(curves: pd.DataFrame, dataset: str) -> tuple[str, str | None]:
-    have = set(curves.loc[curves["dataset"] == dataset, "run"])
-    for adaptive, fixed in ADAPTIVE_PAIRS:
-        if adaptive in have:
-            return adaptive, fixed if fixed in have else None
-    raise MissingInputs(f"no adaptive method (one of {[a for a, _ in ADAPTIVE_PAIRS]}) among the runs of {dataset}")
-
-
-def fig_controller(curves: pd.DataFrame, dataset: str, target_error: float) -> Figure:
-    """Fig. 3: training error (and test error 1 - R@1) and kappa per epoch, fixed kappa vs adaptive."""
-    adaptive, fixed = _controller_pair(curves, dataset)
-    fig, (ax_err, ax_k) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for run in [r for r in (fixed, adaptive) if r]:
-        colour = METHOD_COLOURS.get(run)
-        err = mean_curve(curves, dataset, run, "train_error").dropna(subset=["mean"])
-        ax_err.plot(err["epoch"], err["mean"], marker="o", ms=3, color=colour, label=f"{run}: training error")
-        r1 = mean_curve(curves, dataset, run).dropna(subset=["mean"])
-        ax_err.plot(r1["epoch"], 1 - r1["mean"], ls="--", color=colour, label=f"{run}: test error (1 - R@1)")
-        kappa = mean_curve(curves, dataset, run, "kappa").dropna(subset=["mean"])
-        ax_k.plot(kappa["epoch"], kappa["mean"], marker="o", ms=3, color=colour, label=run)
-    ax_err.axhline(target_error, color="black", lw=1, ls=":", label=f"target error {target_error:g}")
-    ax_err.set(xlabel="epoch", ylabel="error", title=f"{dataset}: training error, fixed vs adaptive kappa")
-    _legend_below(ax_err)
-    ax_k.set_yscale("log", base=2)
-    ax_k.set(xlabel="epoch", ylabel="κ", title="κ per epoch")
-    _legend_below(ax_k)
-    _epoch_axis(ax_err, ax_k)
-    return fig
-
-
 def sweep_finals(finals: pd.DataFrame, dataset: str, sweep: str) -> pd.DataFrame:
-    """Final metrics of one sweep's runs: columns x (the swept value), metric, mean, std, n_seeds."""
+    """Final metrics of one sweep's runs: x (the swept value), metric, mean, std, n_seeds, ci_lo, ci_hi."""
+    cols = ["x", "metric", "mean", "std", "n_seeds", "ci_lo", "ci_hi"]
     sel = finals[finals["dataset"] == dataset]
     points = sel["run"].map(sweep_point)
     keep = [p is not None and p.sweep == sweep for p in points]
     sel = sel[keep].assign(x=[p.value for p, k in zip(points, keep) if k])
-    if sel.empty:
-        return pd.DataFrame(columns=["x", "metric", "mean", "std", "n_seeds"])
-    g = sel.groupby(["x", "metric"])["value"]
-    return g.agg(mean="mean", std=lambda v: v.std(ddof=1), n_seeds="count").reset_index()
+    rows = []
+    for (x, metric), d in sel.groupby(["x", "metric"]):
+        iv = mean_interval(d["value"].tolist())
+        rows.append((x, metric, iv.mean, iv.std, iv.n, iv.lo, iv.hi))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def sweep_runs(curves: pd.DataFrame, dataset: str, sweep: str) -> list[tuple[float, str]]:
@@ -138,29 +119,15 @@ def sweep_runs(curves: pd.DataFrame, dataset: str, sweep: str) -> list[tuple[flo
     return sorted((p.value, n) for p, n in points if p is not None and p.sweep == sweep)
 
 
-def fig_kappa_sweep(finals: pd.DataFrame, dataset: str) -> Figure:
-    """Fig. 7: Recall@1/2/4/8 at the last epoch against the (initial) kappa, log2 axis."""
-    sf = sweep_finals(finals, dataset, "kappa")
-    sf = sf[sf["metric"].isin(RECALLS)]
-    if sf.empty:
-        raise MissingInputs(f"no kappa-sweep runs for {dataset} (sweeps.kappa.values is empty or not trained)")
-    fig, ax = plt.subplots(figsize=(5, 3.8))
-    for metric, colour in zip(RECALLS, sns.color_palette("viridis", len(RECALLS))):
-        d = sf[sf["metric"] == metric].sort_values("x")
-        ax.errorbar(d["x"], 100 * d["mean"], yerr=100 * d["std"].fillna(0), marker="o", ms=4, capsize=3,
-                    color=colour, label=metric.replace("recall", "R"))
-    ax.set_xscale("log", base=2)
-    ax.set(xlabel="κ (initial)", ylabel="Recall@K at the last epoch (%)", title=f"{dataset}: κ sweep")
-    ax.legend(fontsize=7)
-    return fig
-
-
 def fig_fraction_sweep(curves: pd.DataFrame, dataset: str) -> Figure:
     """Fig. 8: training error, NMI, R@1 and R@8 per epoch, one line per mined fraction."""
     points = sweep_runs(curves, dataset, "fraction")
     if not points:
         raise MissingInputs(f"no mined-fraction-sweep runs for {dataset} (sweeps.mined_fraction.values is empty or not trained)")
-    panels = {"train_error": "training error", "nmi": "NMI (%)", "recall@1": "Recall@1 (%)", "recall@8": "Recall@8 (%)"}
+    panels = {"train_error": "training error"}
+    for name in ("nmi", "recall@1", "recall@8"):  # validation where logged: the test set is not run every epoch
+        metric = f"val_{name}" if f"val_{name}" in curves.columns else name
+        panels[metric] = f"{metric_label(metric)} (%)"
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.5))
     colours = sns.color_palette("rocket", len(points))
     for (value, run), colour in zip(points, colours):
@@ -203,7 +170,7 @@ def fig_tsne(embeddings: np.ndarray, labels: np.ndarray, title: str, *, max_poin
 
 def time_split(curves: pd.DataFrame, dataset: str, methods: list[str]) -> pd.DataFrame:
     """Mean seconds per epoch of each part (re-embed, index, mine, train, evaluate, other) per method."""
-    sel = curves[(curves["dataset"] == dataset) & curves["run"].isin(methods)]
+    sel = curves[(curves["dataset"] == dataset) & curves["run"].isin(methods) & (curves["epoch"] >= 1)]
     parts = [c for c in TIME_PARTS if c in sel.columns]
     if sel.empty or not parts or "t_epoch" not in sel.columns:
         return pd.DataFrame(columns=["method", *TIME_PARTS.values(), "other"])

@@ -1,89 +1,134 @@
 """Readings of the numbers, generated (never hand-written): each function returns Markdown sentences.
 
-A difference counts as clear only where it exceeds the larger of the two methods' std over seeds.
+Every comparison of two methods is a paired difference over the seeds both ran, with its 95% t-interval;
+an interval that contains 0 reads "no detectable difference". A difference is never set against a std.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from smartmining.report.runs import UNTRAINED
-from smartmining.report.tables import summary_lookup
+from smartmining.report.convergence import paper_claim
+from smartmining.report.curves import at_budget, metric_label
+from smartmining.report.stats import NO_DIFFERENCE, Paired, format_interval, paired, verdict
 
-SMART_VARIANTS = ("smart", "smart+global", "smart+global+adaptive", "smart+adaptive")
-LABELS = {"recall@1": "R@1", "recall@8": "R@8", "nmi": "NMI"}
+# (section title, pairs (a, b)) of the per-triplet comparisons on the final test metrics.
+COMPARISONS = (
+    ("Smart mining vs random triplets", (("smart", "random"), ("smart+global", "random+global"))),
+    ("Smart mining vs semi-hard", (("smart", "semihard"), ("smart+global+adaptive", "semihard"))),
+    ("The global loss", (("smart+global", "smart"), ("random+global", "random"))),
+    ("Fixed vs adaptive κ", (("smart+global+adaptive", "smart+global"), ("smart+adaptive", "smart"))),
+)
+PER_COMPUTE = (("smart", "semihard"), ("smart+global+adaptive", "semihard"), ("smart", "random"))
+LABELS = {"recall@1": "R@1", "recall@8": "R@8", "nmi": "NMI", "map@r": "MAP@R"}
 
 
-def _pct(stats: tuple[float, float, int]) -> str:
-    mean, std, _ = stats
-    return f"{100 * mean:.2f}" if math.isnan(std) else f"{100 * mean:.2f} ± {100 * std:.2f}"
+def seed_values(finals: pd.DataFrame, dataset: str, run: str, metric: str) -> dict[int, float]:
+    sel = finals[(finals["dataset"] == dataset) & (finals["run"] == run) & (finals["metric"] == metric)]
+    return {int(s): float(v) for s, v in zip(sel["seed"], sel["value"])}
 
 
-def compare(summary: pd.DataFrame, dataset: str, a: str, b: str, metric: str = "recall@1") -> str | None:
-    """One sentence: does run a beat run b on ``metric``, and by more than the seeds' spread?"""
-    sa, sb = summary_lookup(summary, dataset, a, metric), summary_lookup(summary, dataset, b, metric)
-    if sa is None or sb is None:
+def describe(p: Paired, what: str, scale: float = 100.0, unit: str = "points") -> str:
+    """One sentence: the means over the shared seeds, the paired difference with its interval, the verdict."""
+    iv = p.interval
+    seeds = ", ".join(str(s) for s in p.seeds)
+    return (f"`{p.a}` vs `{p.b}`, {what}: paired difference {format_interval(iv, scale, 2, signed=True)} {unit} "
+            f"(95% t-interval over {iv.n} shared seed{'s' if iv.n != 1 else ''}: {seeds or 'none'}): "
+            f"**{verdict(p)}**.")
+
+
+def compare_finals(finals: pd.DataFrame, dataset: str, a: str, b: str, metric: str = "recall@1") -> str | None:
+    """The paired comparison of two runs' final test ``metric``; None where either did not run."""
+    va, vb = seed_values(finals, dataset, a, metric), seed_values(finals, dataset, b, metric)
+    if not va or not vb:
         return None
-    diff = 100 * (sa[0] - sb[0])
-    label = LABELS.get(metric, metric)
-    verdict = f"`{a}` beats `{b}`" if diff > 0 else (f"`{a}` ties `{b}`" if diff == 0 else f"`{a}` does not beat `{b}`")
-    stds = [s for s in (sa[1], sb[1]) if not math.isnan(s)]
-    if not stds:
-        spread = "one seed each, so there is no spread to judge the difference by"
-    elif abs(diff) > 100 * max(stds):
-        spread = f"the difference exceeds the larger std over seeds ({100 * max(stds):.2f})"
-    else:
-        spread = f"the difference is within the std over seeds ({100 * max(stds):.2f}): not a clear difference"
-    return f"{verdict} on {label}: {_pct(sa)} vs {_pct(sb)} ({diff:+.2f} points); {spread}."
+    p = paired(va, vb, (a, b))
+    means = (f" (means over the shared seeds {100 * np.mean([va[s] for s in p.seeds]):.2f} vs "
+             f"{100 * np.mean([vb[s] for s in p.seeds]):.2f})") if p.seeds else ""
+    return describe(p, f"test {LABELS.get(metric, metric)}{means}")
 
 
-def smart_vs_semihard(summary: pd.DataFrame, dataset: str, methods: list[str]) -> list[str]:
-    if "semihard" not in methods:
-        return ["No semi-hard run in this profile's matrix: no comparison."]
+def per_triplet(finals: pd.DataFrame, dataset: str) -> list[tuple[str, list[str]]]:
+    """(title, sentences) per comparison of COMPARISONS: R@1 and NMI at the equal triplet budget."""
     out = []
-    for m in (m for m in methods if m in SMART_VARIANTS):
-        out += [s for s in (compare(summary, dataset, m, "semihard"), compare(summary, dataset, m, "semihard", "nmi")) if s]
-    return out or ["No smart-mining run to compare with semi-hard."]
-
-
-def global_loss(summary: pd.DataFrame, dataset: str) -> list[str]:
-    pairs = (("smart+global", "smart"), ("random+global", "random"))
-    out = [s for a, b in pairs if (s := compare(summary, dataset, a, b))]
-    return out or ["No pair of runs with and without the global loss (smart+global/smart, random+global/random)."]
-
-
-def controller(conv: pd.DataFrame, ratio: dict | None, summary: pd.DataFrame, dataset: str) -> list[str]:
-    if ratio is None:
-        return ["No adaptive method beside its fixed-kappa counterpart: the convergence claim is not tested here."]
-    by = conv.set_index("method")
-    a, f = by.loc[ratio["adaptive"]], by.loc[ratio["fixed"]]
-    faster = ratio["epoch_ratio"] < 1
-    out = [
-        f"`{ratio['adaptive']}` reaches 95% of its best mean R@1 at epoch {int(a['epoch'])} ({a['seconds']:.1f} s); "
-        f"`{ratio['fixed']}` at epoch {int(f['epoch'])} ({f['seconds']:.1f} s): ratio {ratio['epoch_ratio']:.2f} in "
-        f"epochs, {ratio['seconds_ratio']:.2f} in seconds. The controller {'converges faster' if faster else 'does not converge faster'} "
-        f"here; the paper reports about 4 epochs against 20 (ratio 0.2).",
-    ]
-    if max(a["epochs_run"], f["epochs_run"]) < 20:
-        out.append(f"Only {int(max(a['epochs_run'], f['epochs_run']))} epochs were run, so a fixed-kappa run cannot "
-                   "take the paper's 20; the ratio is bounded by the schedule.")
-    if s := compare(summary, dataset, ratio["adaptive"], ratio["fixed"]):
-        out.append("At the last epoch, " + s)
+    for title, pairs in COMPARISONS:
+        lines = [s for a, b in pairs for m in ("recall@1", "nmi") if (s := compare_finals(finals, dataset, a, b, m))]
+        missing = [f"`{a}`/`{b}`" for a, b in pairs if not seed_values(finals, dataset, a, "recall@1")
+                   or not seed_values(finals, dataset, b, "recall@1")]
+        if missing:
+            lines.append("Not run, so not compared: " + ", ".join(missing) + ".")
+        out.append((title, lines))
     return out
 
 
-def best_of_sweep(sweep: pd.DataFrame, what: str, metric: str = "recall@1") -> list[str]:
-    """Best swept value by the final mean of ``metric``, and the range over the sweep."""
+def per_compute(curves: pd.DataFrame, dataset: str, budgets: dict[str, float], metric: str) -> list[str]:
+    """The PER_COMPUTE pairs compared at equal compute: ``metric`` interpolated per seed at the budget."""
+    out = []
+    have = set(curves.loc[curves["dataset"] == dataset, "run"])
+    what = {"cum_passes": "image passes", "cum_seconds": "training seconds"}
+    for a, b in PER_COMPUTE:
+        if a not in have or b not in have:
+            continue
+        for axis, budget in budgets.items():
+            if math.isnan(budget):
+                continue
+            p = paired(at_budget(curves, dataset, a, metric, axis, budget),
+                       at_budget(curves, dataset, b, metric, axis, budget), (a, b))
+            out.append(describe(p, f"{metric_label(metric)} at equal compute ({amount(budget)} {what[axis]})"))
+    if not out:
+        return ["No pair to compare at equal compute (the logs lack image_passes and t_epoch, or the methods did not run)."]
+    return out
+
+
+def amount(x: float) -> str:
+    """5,400 / 7.83: thousands separated, small numbers to 3 significant digits."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def adaptive_speed(comparison: dict[str, Any] | None, metric: str) -> list[str]:
+    """The convergence claim: paired ratios adaptive / fixed of epochs and seconds to 95% of the best."""
+    if comparison is None:
+        return ["No adaptive method beside its fixed-κ counterpart: the convergence claim is not tested here."]
+    a, f = comparison["adaptive"], comparison["fixed"]
+    ep, sec, diff = comparison["epochs"], comparison["seconds"], comparison["epoch_diff"]
+    return [
+        f"Epochs to 95% of each seed's best {metric_label(metric)}, `{a}` / `{f}`: paired ratio "
+        f"{format_interval(ep.interval, 1, 2)} (mean over seeds of the per-seed ratio, 95% t-interval, {ep.interval.n} "
+        f"seeds); in seconds {format_interval(sec.interval, 1, 2)}; as a paired difference "
+        f"{format_interval(diff.interval, 1, 1, signed=True)} epochs: **{verdict(diff, higher_is_better=False)}**"
+        f"{'' if verdict(diff, False) == NO_DIFFERENCE else ' (fewer epochs to 95%)'}.",
+        paper_claim(ep, comparison["epochs_run"]),
+    ]
+
+
+def plateau(check: pd.DataFrame, metric: str) -> list[str]:
+    """Flag every run whose mean validation R@1 moved by 1 point or more over its last two epochs."""
+    if check.empty:
+        return ["No per-epoch validation curves to judge convergence by."]
+    bad = check[~check["converged"]]
+    if bad.empty:
+        return [f"All {len(check)} runs plateaued: the mean {metric_label(metric)} changed by less than 1 point "
+                "over each run's last two epochs."]
+    parts = [f"`{r.run}` ({r.change:+.2f} points to epoch {r.last_epoch})" if not math.isnan(r.change)
+             else f"`{r.run}` (one epoch only)" for r in bad.itertuples()]
+    return [f"**Not converged** (mean {metric_label(metric)} changed by 1 point or more over the last two epochs, "
+            f"or cannot be judged): {', '.join(parts)}. Their final numbers may still be rising or falling."]
+
+
+def sweep_reading(sweep: pd.DataFrame, what: str, chosen: float | None, metric: str = "recall@1") -> list[str]:
+    """The test metric over a sweep (a description, not a choice) and the value chosen on validation."""
     d = sweep[sweep["metric"] == metric].sort_values("x")
     if d.empty:
         return [f"No {what} sweep in the logs."]
-    best = d.loc[d["mean"].idxmax()]
     values = ", ".join(f"{x:g}: {100 * m:.2f}" for x, m in zip(d["x"], d["mean"]))
-    return [f"Best {what} by final {LABELS.get(metric, metric)}: {best['x']:g} ({100 * best['mean']:.2f}); "
-            f"all values: {values}; spread {100 * (d['mean'].max() - d['mean'].min()):.2f} points."]
+    pick = (f"The value chosen on validation classes: {chosen:g}." if chosen is not None
+            else f"No validation choice of {what} in the selection file.")
+    return [f"Test {LABELS.get(metric, metric)} over the {what} sweep ({values}): spread "
+            f"{100 * (d['mean'].max() - d['mean'].min()):.2f} points. {pick}"]
 
 
 def trend(x: np.ndarray, y: np.ndarray) -> str:
@@ -97,54 +142,12 @@ def trend(x: np.ndarray, y: np.ndarray) -> str:
     return "has no monotone trend"
 
 
-def fraction_effect(sweep: pd.DataFrame, last_errors: pd.DataFrame) -> list[str]:
-    out = best_of_sweep(sweep, "mined fraction")
+def fraction_effect(sweep: pd.DataFrame, last_errors: pd.DataFrame, chosen: float | None) -> list[str]:
+    out = sweep_reading(sweep, "mined fraction", chosen)
     d = sweep[sweep["metric"] == "recall@1"]
     if len(d) > 1:
-        out.append(f"Final R@1 {trend(d['x'].to_numpy(), d['mean'].to_numpy())} with the mined fraction.")
+        out.append(f"Final test R@1 {trend(d['x'].to_numpy(), d['mean'].to_numpy())} with the mined fraction.")
     if len(last_errors) > 1:
         out.append(f"The last epoch's training error {trend(last_errors['x'].to_numpy(), last_errors['train_error'].to_numpy())} "
                    "with the mined fraction (" + ", ".join(f"{x:g}: {e:.3f}" for x, e in zip(last_errors["x"], last_errors["train_error"])) + ").")
     return out
-
-
-def untrained_floor(summary: pd.DataFrame, dataset: str, methods: list[str]) -> list[str]:
-    floor = summary_lookup(summary, dataset, UNTRAINED, "recall@1")
-    if floor is None:
-        return ["No untrained-network metrics for this dataset (results/<profile>/untrained/<dataset>/metrics.json)."]
-    present = [m for m in methods if summary_lookup(summary, dataset, m, "recall@1")]
-    below = [m for m in present if summary_lookup(summary, dataset, m, "recall@1")[0] <= floor[0]]
-    head = f"The untrained network reaches R@1 {100 * floor[0]:.2f}. "
-    if below:
-        return [head + "Not above it: " + ", ".join(f"`{m}`" for m in below) + "."]
-    return [head + f"All {len(present)} methods end above it."]
-
-
-def index_used(curves: pd.DataFrame, dataset: str) -> list[str]:
-    """Which neighbour index the mining epochs used and its recall against exact search."""
-    sel = curves[curves["dataset"] == dataset]
-    if "index" not in sel.columns:
-        return ["The logs have no index column."]
-    sel = sel[sel["index"].notna() & (sel["index"].astype(str) != "")]
-    if sel.empty:
-        return ["No epoch mined with a neighbour index."]
-    out = []
-    for name, d in sel.groupby("index"):
-        r = d["index_recall"] if "index_recall" in d.columns else pd.Series(dtype=float)
-        runs = ", ".join(f"`{x}`" for x in sorted(d["run"].unique()))
-        out.append(f"Index `{name}` in {len(d)} mining epochs ({runs}): recall against exact search "
-                   f"mean {r.mean():.3f}, min {r.min():.3f}.")
-    return out
-
-
-def random_fallbacks(curves: pd.DataFrame, dataset: str) -> list[str]:
-    """Share of the mined triplets per run that fell back to random ones (no triplet met kappa)."""
-    sel = curves[curves["dataset"] == dataset]
-    if not {"n_mined", "random_fallbacks"} <= set(sel.columns):
-        return []
-    sums = sel.groupby("run")[["n_mined", "random_fallbacks"]].sum()
-    sums = sums[sums["n_mined"] > 0]
-    if sums.empty:
-        return []
-    parts = ", ".join(f"`{run}` {100 * r.random_fallbacks / r.n_mined:.0f}%" for run, r in sums.iterrows())
-    return [f"Mined triplets that fell back to random ones (over all epochs and seeds): {parts}."]

@@ -20,6 +20,8 @@ from smartmining.runs import Run, SweepPoint, profile_runs, sweep_point
 METRICS = ("nmi", "recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision")
 KEY_COLUMNS = ["dataset", "run", "seed"]
 UNTRAINED = "untrained"
+PRETRAINED = "pretrained"
+BASELINES = (UNTRAINED, PRETRAINED)  # results/<profile>/<baseline>/<dataset>/metrics.json
 
 
 def expected_runs(cfg: dict[str, Any]) -> list[Run]:
@@ -41,7 +43,9 @@ def read_epochs_csv(path: Path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise SmartMiningError(f"{path}: not a readable CSV ({exc}); expected one row per epoch") from None
-    missing = [c for c in ("epoch", "recall@1") if c not in df.columns]
+    missing = [c for c in ("epoch",) if c not in df.columns]
+    if not {"recall@1", "val_recall@1"} & set(df.columns):
+        missing.append("recall@1 or val_recall@1")
     if missing:
         raise SmartMiningError(f"{path}: missing column(s) {missing}; expected the epochs.csv of a training run")
     return df.sort_values("epoch").reset_index(drop=True)
@@ -61,7 +65,7 @@ def read_curves(runs_dir: Path, runs: list[Run]) -> tuple[pd.DataFrame, list[Run
         df.insert(0, "dataset", run.dataset)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=KEY_COLUMNS + ["epoch", "recall@1"]), missing
+        return pd.DataFrame(columns=KEY_COLUMNS + ["epoch", "recall@1", "val_recall@1"]), missing
     return pd.concat(frames, ignore_index=True), missing
 
 
@@ -90,14 +94,18 @@ def read_finals(runs_dir: Path, runs: list[Run], curves: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows, columns=KEY_COLUMNS + ["metric", "value", "source"])
 
 
-def read_untrained(out_dir: Path, datasets: list[str]) -> pd.DataFrame:
-    """The untrained network's metrics (results/<profile>/untrained/<dataset>/metrics.json), where present."""
+def read_baselines(out_dir: Path, datasets: list[str]) -> pd.DataFrame:
+    """The untrained and the pretrained-only network's test metrics
+    (results/<profile>/{untrained,pretrained}/<dataset>/metrics.json), where present."""
     rows = []
     for dataset in datasets:
-        path = Path(out_dir) / UNTRAINED / dataset / "metrics.json"
-        if path.is_file():
-            data = read_json(path, "the untrained network's test metrics")
-            rows += [(dataset, UNTRAINED, 0, k, float(v), "untrained") for k, v in data.items() if k in METRICS]
+        for name in BASELINES:
+            path = Path(out_dir) / name / dataset / "metrics.json"
+            if path.is_file():
+                data = read_json(path, f"the {name} network's test metrics")
+                if not isinstance(data, dict):
+                    raise SmartMiningError(f"{path}: expected a JSON object of test metrics, got {type(data).__name__}")
+                rows += [(dataset, name, 0, k, float(v), name) for k, v in data.items() if k in METRICS]
     return pd.DataFrame(rows, columns=KEY_COLUMNS + ["metric", "value", "source"])
 
 

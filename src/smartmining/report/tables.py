@@ -10,7 +10,8 @@ import pandas as pd
 
 from smartmining.errors import SmartMiningError
 from smartmining.methods import PAPER_ROWS
-from smartmining.report.runs import UNTRAINED
+from smartmining.report.runs import BASELINES
+from smartmining.report.stats import Interval, format_interval, mean_interval
 
 # The metrics of the paper's tables: our log's name -> (column header, published.csv column).
 TABLE_METRICS = {"nmi": ("NMI", "nmi"), "recall@1": ("R@1", "r1"), "recall@2": ("R@2", "r2"),
@@ -19,6 +20,11 @@ PAPER_DATASETS = {"cub200": "CUB-200-2011", "cars196": "Cars196"}
 # Published rows shown for reference beside a dataset the paper did not use.
 REFERENCE_DATASET = "cub200"
 PUBLISHED_COLUMNS = ["dataset", "method", "nmi", "r1", "r2", "r4", "r8"]
+# Beyond the paper's metrics, shown where the logs have them.
+EXTRA_METRICS = {"map@r": "MAP@R"}
+# metrics.json (what `dvc metrics show` prints): only these, per method.
+PRIMARY_METRICS = ("recall@1", "recall@8", "nmi", "map@r")
+SUMMARY_COLUMNS = ["dataset", "run", "metric", "mean", "std", "n_seeds", "ci_lo", "ci_hi"]
 
 
 def load_published() -> pd.DataFrame:
@@ -32,20 +38,62 @@ def load_published() -> pd.DataFrame:
 
 
 def summarise(finals: pd.DataFrame) -> pd.DataFrame:
-    """Long summary (dataset, run, metric, mean, std, n_seeds) over seeds; std is the sample std (ddof 1)."""
-    cols = ["dataset", "run", "metric", "mean", "std", "n_seeds"]
+    """Long summary over seeds: mean, sample std (ddof 1), n and the 95% t-interval of the mean."""
     if finals.empty:
-        return pd.DataFrame(columns=cols)
-    g = finals.groupby(["dataset", "run", "metric"], sort=False)["value"]
-    out = g.agg(mean="mean", std=lambda v: v.std(ddof=1), n_seeds="count").reset_index()
-    return out[cols]
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    rows = []
+    for (dataset, run, metric), d in finals.groupby(["dataset", "run", "metric"], sort=False):
+        iv = mean_interval(d["value"].tolist())
+        rows.append((dataset, run, metric, iv.mean, iv.std, iv.n, iv.lo, iv.hi))
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def nested_metrics(summary: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-    """{dataset: {run: {metric: mean}}} for `dvc metrics show`."""
+def nested_metrics(summary: pd.DataFrame, runs: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """{dataset: {run: {metric: mean}}} of the primary metrics, for `dvc metrics show`; only ``runs`` where given."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for row in summary.itertuples(index=False):
-        out.setdefault(row.dataset, {}).setdefault(row.run, {})[row.metric] = float(row.mean)
+        if row.metric in PRIMARY_METRICS and (runs is None or row.run in runs):
+            out.setdefault(row.dataset, {}).setdefault(row.run, {})[row.metric] = round(float(row.mean), 4)
+    return out
+
+
+def summary_interval(summary: pd.DataFrame, dataset: str, run: str, metric: str) -> Interval | None:
+    sel = summary[(summary["dataset"] == dataset) & (summary["run"] == run) & (summary["metric"] == metric)]
+    if sel.empty:
+        return None
+    r = sel.iloc[0]
+    return Interval(float(r["mean"]), float(r["std"]), int(r["n_seeds"]), float(r["ci_lo"]), float(r["ci_hi"]))
+
+
+def table_metrics(summary: pd.DataFrame, dataset: str) -> dict[str, str]:
+    """The paper's metrics, then the extra ones the logs of ``dataset`` have: log name -> header."""
+    have = set(summary.loc[summary["dataset"] == dataset, "metric"])
+    return {**{m: head for m, (head, _) in TABLE_METRICS.items()}, **{m: h for m, h in EXTRA_METRICS.items() if m in have}}
+
+
+def primary_table(summary: pd.DataFrame, dataset: str, methods: list[str]) -> pd.DataFrame:
+    """Every method of the matrix (then the baselines): per metric, percent mean, std, n, 95% interval."""
+    ours = summary[summary["dataset"] == dataset]
+    present = [m for m in methods if m in set(ours["run"])] + [b for b in BASELINES if b in set(ours["run"])]
+    rows = []
+    for run in present:
+        row: dict[str, Any] = {"method": run, "baseline": run in BASELINES, "n_seeds": 0}
+        for metric in table_metrics(summary, dataset):
+            iv = summary_interval(summary, dataset, run, metric) or mean_interval([])
+            row["n_seeds"] = max(row["n_seeds"], iv.n)
+            row.update({f"{metric}_mean": 100 * iv.mean, f"{metric}_std": 100 * iv.std, f"{metric}_n": iv.n,
+                        f"{metric}_ci_lo": 100 * iv.lo, f"{metric}_ci_hi": 100 * iv.hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def display_primary(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
+    """'62.3 [60.1, 64.5]' cells (mean [95% interval], percent) and the number of seeds."""
+    names = [f"baseline: {m}" if b else m for m, b in zip(table["method"], table["baseline"])]
+    out = pd.DataFrame({"Method": names, "Seeds": [str(n) for n in table["n_seeds"]]})
+    for metric, head in metrics.items():
+        out[head] = [format_interval(Interval(m, s, int(n), lo, hi))
+                     for m, s, n, lo, hi in zip(*(table[f"{metric}_{k}"] for k in ("mean", "std", "n", "ci_lo", "ci_hi")))]
     return out
 
 
@@ -59,9 +107,7 @@ def results_table(summary: pd.DataFrame, published: pd.DataFrame, dataset: str, 
     pub = published[published["dataset"] == pub_ds].set_index("method")
     with_diff = dataset in PAPER_DATASETS
     ours = summary[summary["dataset"] == dataset]
-    present = [m for m in methods if m in set(ours["run"])]
-    if UNTRAINED in set(ours["run"]):
-        present.append(UNTRAINED)
+    present = [m for m in methods if m in set(ours["run"])] + [b for b in BASELINES if b in set(ours["run"])]
     rows: list[dict[str, Any]] = []
     for run in present:
         stats = ours[ours["run"] == run].set_index("metric")
@@ -101,20 +147,14 @@ def _num(value: float, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def mean_std(mean: float, std: float) -> str:
-    """'49.78 ± 1.23'; the mean alone where there is one seed (no spread) and '' where there is no mean."""
-    if math.isnan(mean):
-        return ""
-    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
-
-
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The numeric table as strings with the paper's headers (2 decimals, percent); "paper" columns hold the
-    published numbers of ``published_dataset(dataset)``."""
+    """The published comparison as strings with the paper's headers (2 decimals, percent): our mean over
+    seeds (the intervals are in the primary table), the published numbers of ``published_dataset(dataset)``
+    and, on the paper's datasets, ours minus published."""
     out = pd.DataFrame({"Method": table["method"], "Paper row": table["paper_row"],
                         "Seeds": [str(n) if n else "" for n in table["n_seeds"]]})
     for metric, (head, _) in TABLE_METRICS.items():
-        out[head] = [mean_std(m, s) for m, s in zip(table[f"{metric}_mean"], table[f"{metric}_std"])]
+        out[head] = [_num(v) for v in table[f"{metric}_mean"]]
     for metric, (head, _) in TABLE_METRICS.items():
         out[f"paper {head}"] = [_num(v) for v in table[f"paper_{metric}"]]
     if f"diff_{next(iter(TABLE_METRICS))}" in table.columns:
@@ -151,13 +191,3 @@ def to_latex(df: pd.DataFrame, caption: str) -> str:
     lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
-
-
-def summary_lookup(summary: pd.DataFrame, dataset: str, run: str, metric: str) -> tuple[float, float, int] | None:
-    """(mean, std, n_seeds) of one run's metric, or None where the run is absent."""
-    sel = summary[(summary["dataset"] == dataset) & (summary["run"] == run) & (summary["metric"] == metric)]
-    if sel.empty:
-        return None
-    r = sel.iloc[0]
-    return float(r["mean"]), float(r["std"]), int(r["n_seeds"])
-
