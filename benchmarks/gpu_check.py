@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from smartmining.config import apply_overrides, load_params  # noqa: E402
-from smartmining.pipeline import run_config  # noqa: E402
-from smartmining.training.loop import train  # noqa: E402
+from smartmining.runs import resolve  # noqa: E402
+from smartmining.training.job import train  # noqa: E402
 
 PHASES = ("t_embed", "t_index", "t_mine", "t_train", "t_eval")
 
@@ -48,14 +48,19 @@ def main() -> None:
         f"train.batch_triplets={args.batch}", f"train.triplets_per_epoch={args.iterations * args.batch}",
         f"mining.k={min(200, args.classes * 20 - 1)}",
         "model.pretrained=false",  # no download on a closed machine; speed does not depend on the weights
+        "data.glyphs={seed: 0, n_classes: %d, images_per_class: 40, image_size: 64, val_classes: 0}" % args.classes,
+        "datasets=[glyphs]",
     ])
-    profile["data"]["glyphs"] = {"seed": 0, "n_classes": args.classes, "images_per_class": 40, "image_size": 64}
+    from smartmining.data.registry import prepare_dataset
+
+    prepare_dataset("glyphs", (args.out or Path(tempfile.gettempdir())) / "gpu-check-glyphs", **profile["data"]["glyphs"])
     work = args.out or Path(tempfile.mkdtemp(prefix="gpu-check-"))
     started = time.perf_counter()
-    train(profile, "glyphs", "smart+global+adaptive", 0, work / "run", work / "glyphs", progress=True)
+    run = resolve(profile, "glyphs", "smart+global+adaptive", {"mined_fraction": {"chosen": profile["train"]["mined_fraction"]}})
+    train(run, 0, work / "run", (args.out or Path(tempfile.gettempdir())) / "gpu-check-glyphs", progress=True)
     wall = time.perf_counter() - started
     epochs = pd.read_csv(work / "run" / "epochs.csv")
-    cfg = run_config(profile, "glyphs", "smart+global+adaptive")
+    cfg = run.key
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() and args.device != "cpu" else "cpu"
     print(f"\ndevice: {device}; torch {torch.__version__}; wall {wall:.1f} s for {args.epochs} epochs")

@@ -248,14 +248,19 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
               help="Folder of the profile's prepared datasets, for the triplet galleries [default: data/PROFILE].")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: results/PROFILE].")
+@click.option("--readme", type=click.Path(path_type=Path), default=None,
+              help="Also rewrite this README's results block (between <!-- results:start/end --> markers).")
 @user_errors
 def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], runs_dir: Path | None,
-           data_root: Path | None, out: Path | None) -> None:
+           data_root: Path | None, out: Path | None, readme: Path | None) -> None:
     """Tables, figures and REPORT.md from the run logs and embeddings of a profile."""
     from smartmining.report.build import build_report
+    from smartmining.report.readme import update_readme
 
     cfg = load(config_path, profile, overrides)
     name = cfg["profile"]
-    path = build_report(cfg, runs_dir or Path("runs") / name, out or Path("results") / name,
-                        data_root or Path("data") / name)
+    out = out or Path("results") / name
+    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name)
+    if readme is not None:
+        update_readme(readme, out)
     click.echo(str(path))

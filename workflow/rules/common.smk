@@ -12,6 +12,7 @@ TRAIN_CODE = code_digest(exclude=TRAINING_CODE_EXCLUDES)  # training reads all b
 REPORT_CODE = code_digest("report", "methods.py", "runs.py", "settings.py")
 RES = PROFILE["resources"]
 PRETRAINED = PROFILE["model"]["init"] == "pretrain"
+SELECTS = any(selection_runs(PROFILE, d) for d in PROFILE["datasets"])
 
 
 def run_params(wildcards):

@@ -4,12 +4,14 @@ rule report:
         epochs=[f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in RUNS],
         baselines=[f"results/{PROFILE_NAME}/untrained/{d}/metrics.json" for d in PROFILE["datasets"]],
         pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/metrics.json" for d in PROFILE["datasets"]] if PRETRAINED else [],
+        selection=[SELECTION_FILE.format(profile=PROFILE_NAME, dataset=d) for d in PROFILE["datasets"]] if SELECTS else [],
     output:
         report="results/{profile}/REPORT.md",
         table="results/{profile}/summary.csv",
         curves="results/{profile}/curves.csv",
         metrics="results/{profile}/metrics.json",
         recall="results/{profile}/recall_at_1.csv",
+        readings=[f"results/{{profile}}/readings_{d}.md" for d in PROFILE["datasets"]],
         figures=directory("results/{profile}/figures"),
         tables=directory("results/{profile}/tables"),
     params:
