@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from smartmining.data import glyphs
+from smartmining.data import glyph_source, glyphs
 from smartmining.data.manifest import validate_manifest
 from smartmining.errors import SmartMiningError
 
@@ -132,3 +132,75 @@ def test_too_many_classes_is_an_error(tmp_path: Path) -> None:
         glyphs.render_glyphs(tmp_path, n_classes=10_000)
     with pytest.raises(SmartMiningError, match="images_per_class"):
         glyphs.render_glyphs(tmp_path, n_classes=4, images_per_class=1)
+
+
+# --- the source pool (pretraining classes) ----------------------------------------------------------
+
+def test_source_pool_is_large_and_disjoint_from_the_main_pool() -> None:
+    import unicodedata
+
+    from smartmining.data.glyph_fonts import CHARACTER_POOL
+
+    main = set("".join(CHARACTER_POOL.values()))
+    source = glyph_source.source_classes(8)
+    chars = [cls.char for cls in source]
+    assert len(chars) >= 400 and len(set(chars)) == len(chars)
+    assert len({cls.name for cls in source}) == len(source)
+    for ch in chars:
+        base = unicodedata.normalize("NFKD", ch)[0]
+        assert not {ch, ch.upper(), ch.lower(), base, base.upper(), base.lower()} & main, ch
+        assert not ch.isascii() and "SMALL CAPITAL" not in unicodedata.name(ch)
+    assert all(len(cls.fonts) >= 8 for cls in source)
+    scripts = {cls.script for cls in source}
+    assert {"armenian", "georgian", "arrow", "math", "box_drawing", "shape"} <= scripts
+
+
+def test_no_source_character_is_drawn_like_a_main_or_another_source_character() -> None:
+    # Oracle: plain PIL drawings at another size, cropped and shrunk, compared byte for byte per font.
+    source = glyph_source.source_classes(8)
+    main = glyphs.glyph_classes(8)
+    by_font: dict[str, dict[bytes, str]] = {}
+    for cls in main + list(source):
+        for font_path in cls.fonts:
+            font = ImageFont.truetype(font_path, 40)
+            canvas = Image.new("L", (120, 100), 0)
+            ImageDraw.Draw(canvas).text((30, 20), cls.char, font=font, fill=255)
+            drawing = canvas.crop(canvas.getbbox()).resize((24, 24)).tobytes()
+            seen = by_font.setdefault(font_path, {})
+            assert drawing not in seen, f"{cls.char!r} and {seen.get(drawing)!r} look alike in {font_path}"
+            seen[drawing] = cls.char
+
+
+def test_known_twins_of_main_classes_stay_out_of_the_source_pool() -> None:
+    chars = {cls.char for cls in glyph_source.source_classes(8)}
+    # Cyrillic small ha (= x, a size twin of X), Cyrillic capital Ha, small es (= c), small-capital B,
+    # Latin epsilon (= Greek epsilon), Cyrillic small ef (case pair of Ef = Phi), Greek Alpha.
+    assert not chars & {"х", "Х", "с", "ʙ", "ɛ", "ф", "Α", "ѕ", "і"}
+
+
+def test_source_classes_leave_the_main_images_byte_identical(tmp_path: Path) -> None:
+    options = dict(seed=5, n_classes=6, images_per_class=3, image_size=24)
+    plain = glyphs.render_glyphs(tmp_path / "a", **options)
+    mixed = glyphs.render_glyphs(tmp_path / "b", **options, source_classes=5, source_images_per_class=2)
+    main = mixed[mixed["split"] != "source"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(main, plain)
+    for path in plain["path"]:
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes()
+    source = mixed[mixed["split"] == "source"]
+    assert sorted(set(source["label"])) == list(range(6, 11)) and (source.groupby("label").size() == 2).all()
+    pool = {cls.name for cls in glyph_source.source_classes(8)}
+    assert set(source["class_name"]) <= pool
+    validate_manifest(mixed)
+    classes = pd.read_csv(tmp_path / "b" / "classes.csv")
+    assert list(classes["label"]) == list(range(11))
+    again = glyphs.render_glyphs(tmp_path / "c", **options, source_classes=5, source_images_per_class=2)
+    pd.testing.assert_frame_equal(again, mixed)  # the source choice is seeded too
+
+
+def test_source_option_errors(tmp_path: Path) -> None:
+    with pytest.raises(SmartMiningError, match=r"source_classes must be 0 or in 2\.\."):
+        glyphs.render_glyphs(tmp_path, n_classes=4, images_per_class=2, source_classes=1)
+    with pytest.raises(SmartMiningError, match=r"source_classes must be 0 or in 2\.\."):
+        glyphs.render_glyphs(tmp_path, n_classes=4, images_per_class=2, source_classes=100_000)
+    with pytest.raises(SmartMiningError, match="source_images_per_class must be at least 2"):
+        glyphs.render_glyphs(tmp_path, n_classes=4, images_per_class=2, source_classes=2, source_images_per_class=1)

@@ -30,6 +30,7 @@ from smartmining.errors import SmartMiningError
 __all__ = ["Augmentation", "GlyphClass", "glyph_classes", "render_glyphs", "render_image", "select_classes",
            "select_source_classes"]
 
+
 @dataclass(frozen=True)
 class Augmentation:
     """Ranges of the random variation; defaults keep test Recall@1 well inside (30%, 90%)."""

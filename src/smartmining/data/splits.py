@@ -20,7 +20,8 @@ def carve_val_classes(manifest: pd.DataFrame, val_classes: int, val_seed: int = 
                       source: str = "manifest") -> pd.DataFrame:
     """A copy of the manifest with ``val_classes`` training classes moved to split "val".
 
-    Labels, paths and the other splits are unchanged. At least two classes must stay in "train".
+    Labels, paths and the other splits are unchanged. ``val_classes`` is 0 or at least 2, and at least
+    two classes must stay in "train".
     """
     if isinstance(val_classes, bool) or not isinstance(val_classes, (int, np.integer)) or val_classes < 0:
         raise SmartMiningError(f"{source}: val_classes must be an integer >= 0, got {val_classes!r}")
@@ -29,6 +30,8 @@ def carve_val_classes(manifest: pd.DataFrame, val_classes: int, val_seed: int = 
     out = manifest.copy()
     if val_classes == 0:
         return out
+    if val_classes == 1:
+        raise SmartMiningError(f"{source}: val_classes must be 0 or at least 2 (choosing needs negatives), got 1")
     if (out["split"] == "val").any():
         raise SmartMiningError(f"{source}: already has a 'val' split; val_classes={val_classes} would add to it")
     train = out["split"] == "train"
