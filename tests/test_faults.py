@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SMOKE_SELECTION
 
 from smartmining.training.checkpoint import load_checkpoint
 
@@ -19,9 +20,11 @@ METHOD = "smart+global+adaptive"
 
 
 def train_command(out: Path, data: Path, backbone: Path) -> list[str]:
+    selection = out.parent / "selection.json"
+    selection.write_text(json.dumps(SMOKE_SELECTION))
     return [sys.executable, "-m", "smartmining", "train", "--config", str(ROOT / "params.yaml"), "--profile", "smoke",
             "--dataset", "glyphs", "--method", METHOD, "--seed", "0", "--out", str(out), "--data-dir", str(data),
-            "--init-from", str(backbone), "--quiet"]
+            "--init-from", str(backbone), "--selection", str(selection), "--quiet"]
 
 
 @pytest.mark.slow

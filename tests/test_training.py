@@ -230,8 +230,13 @@ def test_a_corrupt_image_stops_the_run_naming_it_or_is_skipped_and_counted(
     with pytest.raises(SmartMiningError, match=victim.replace("/", ".")):
         train_smoke(cfg, tmp_path / "stop", method="random", data=data)
     assert not (tmp_path / "stop" / "checkpoint.pt").exists()
-    with pytest.warns(UserWarning):
+    # skipping is decided when the data is prepared: a folder prepared without it is not silently reused
+    with pytest.raises(SmartMiningError, match="skip_bad_images: prepared False vs needed True"):
         train_smoke(apply_overrides(cfg, ["train.skip_bad_images=true"]), tmp_path / "skip", method="random", data=data)
+    record = json.loads((data / "dataset.json").read_text())
+    record["options"]["skip_bad_images"] = True  # as prepare records it
+    (data / "dataset.json").write_text(json.dumps(record))
+    train_smoke(apply_overrides(cfg, ["train.skip_bad_images=true"]), tmp_path / "skip", method="random", data=data)
     prov = json.loads((tmp_path / "skip" / "provenance.json").read_text())
     assert prov["data"]["skipped_images"]["train"] == [victim]
 

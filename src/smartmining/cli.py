@@ -71,7 +71,9 @@ def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, ove
 
     from smartmining.data.registry import prepare_dataset
 
-    opts: dict[str, Any] = {} if no_config else dict(load(config_path, profile, overrides)["data"].get(dataset, {}))
+    from smartmining.runs import dataset_options
+
+    opts: dict[str, Any] = {} if no_config else dataset_options(load(config_path, profile, overrides), dataset)
     for text in options:
         key, _, value = text.partition("=")
         if not _:

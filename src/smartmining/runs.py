@@ -235,6 +235,11 @@ RESULTS_DIR = "results/{profile}"
 SELECTION_FILE = "results/{profile}/selection/{dataset}.json"
 
 
+def dataset_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What ``prepare`` is given for a dataset (and what training checks the prepared folder against)."""
+    return {**cfg["data"].get(dataset, {}), "skip_bad_images": bool(cfg["train"].get("skip_bad_images", False))}
+
+
 def init_path(cfg: dict[str, Any], dataset: str) -> Path | None:
     """The pretrain stage's backbone a run of this profile starts from (None: the backbone as built)."""
     if cfg["model"]["init"] != "pretrain":

@@ -3,7 +3,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from smartmining.fingerprint import TRAINING_CODE_EXCLUDES, code_digest, digest
-from smartmining.runs import DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, selected_keys, selection_runs
+from smartmining.runs import DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, dataset_options, selected_keys, selection_runs
 
 validate(config, "../schemas/config.schema.yaml")
 

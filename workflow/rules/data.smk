@@ -3,7 +3,7 @@ rule prepare:
         manifest="data/{profile}/{dataset}/manifest.csv",
     params:
         params_file=PARAMS_FILE,
-        options=lambda w: digest(PROFILE["data"].get(w.dataset, {})),
+        options=lambda w: digest(dataset_options(PROFILE, w.dataset)),
         code=code_digest("data"),
     conda:
         "../envs/smartmining.yaml"

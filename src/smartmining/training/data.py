@@ -55,7 +55,8 @@ def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str
     """The splits ``purpose`` needs, at the transform's input size (``resize`` or ``size``); a split the
     manifest lacks is left out (``val``) or an error when the job cannot do without it."""
     data_dir = Path(data_dir)
-    manifest = read_manifest(check_prepared(dataset, data_dir, **settings.data.get(dataset, {})))
+    options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
+    manifest = read_manifest(check_prepared(dataset, data_dir, **options))
     spec = settings.transform
     size = spec.get("resize") or spec["size"]
     present = set(manifest["split"])
