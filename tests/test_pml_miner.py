@@ -213,3 +213,20 @@ def test_nan_embeddings_are_refused():
     emb[3, 1] = float("nan")
     with pytest.raises(SmartMiningError, match="NaN"):
         SmartMiner()(emb, labels)
+
+
+@pytest.mark.parametrize("per_anchor", [1, 3])
+def test_whole_lists_without_sorting_equal_the_sorted_path_even_with_ties(per_anchor):
+    from smartmining.mining.smart_torch import smart_from_lists, smart_whole
+
+    emb, labels = clusters(30, 4, 3, seed=9)
+    emb = torch.cat([emb, emb[:10]])  # exact duplicates: tied distances, of both classes' members
+    labels = torch.cat([labels, (labels[:10] + torch.arange(10) % 2) % 3])
+    sq = squared_distances(emb, emb)
+    exclude = torch.eye(len(emb), dtype=torch.bool)
+    ids, sorted_sq = sorted_lists(sq, None, exclude)
+    for kappa in (0.5, 1.0, 1.7):
+        want, want_stats = smart_from_lists(labels, labels, ids, sorted_sq, kappa, per_anchor, exclude)
+        got, got_stats = smart_whole(labels, labels, sq, kappa, per_anchor, exclude)
+        assert all(torch.equal(g, w) for g, w in zip(got, want)) and len(got[0]) > 5
+        assert got_stats == pytest.approx(want_stats, nan_ok=True)

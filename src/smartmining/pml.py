@@ -38,7 +38,7 @@ from pytorch_metric_learning.miners import BaseMiner
 
 from smartmining.controller import KappaController
 from smartmining.errors import SmartMiningError
-from smartmining.mining.smart_torch import self_copies, smart_from_lists, sorted_lists, squared_distances
+from smartmining.mining.smart_torch import self_copies, smart_from_lists, smart_whole, sorted_lists, squared_distances
 
 # Above this many (batch x reference) distances, a CPU search with a given k goes to FAISS.
 FAISS_ABOVE = 1 << 25
@@ -210,11 +210,19 @@ class SmartMiner(BaseMiner):
             sq_all = squared_distances(x, y, self.distance.p)
             tol = None if same_set else _SELF_TOL * (x.square().sum(1)[:, None] + y.square().sum(1)[None, :])
             exclude = self_copies(embeddings, ref_emb.to(device), labels, ref_labels, sq_all, tol)
+            if self.k is None or self.k >= len(y):  # whole lists: no sort needed
+                self.k_used = len(y)
+                (a, p, n), stats = smart_whole(labels, ref_labels, sq_all, self.kappa, self.triplets_per_anchor, exclude)
+                self._set_stats(stats)
+                return a, p, n
             ids, sq = sorted_lists(sq_all, self.k, exclude)
         self.k_used = int(ids.shape[1])
         (a, p, n), stats = smart_from_lists(labels, ref_labels, ids, sq, self.kappa, self.triplets_per_anchor,
                                             exclude, self._rng(device))
+        self._set_stats(stats)
+        return a, p, n
+
+    def _set_stats(self, stats: dict[str, float]) -> None:
         self.num_fallbacks, self.num_no_positive = int(stats["fallbacks"]), int(stats["no_positive"])
         self.num_outside_positives = int(stats["outside_positives"])
         self.mean_d2_p1, self.mean_neg_len = stats["mean_d2_p1"], stats["mean_neg_len"]
-        return a, p, n

@@ -145,3 +145,66 @@ def squared_distances(x: Tensor, y: Tensor, p: float = 2) -> Tensor:
     if x.dtype in (torch.float16, torch.bfloat16):
         x, y = x.float(), y.float()
     return torch.cdist(x, y.to(x.dtype), p=p).square()
+
+
+def _first_after(mask: Tensor, sq: Tensor, cols: Tensor, after_sq: Tensor | None, after_col: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Per row, the first entry of ``mask`` in (sq, column) order, strictly after (after_sq, after_col)
+    where given; returns (column, found). The order of a stable sort, without sorting."""
+    if after_sq is not None:
+        mask = mask & ((sq > after_sq[:, None]) | ((sq == after_sq[:, None]) & (cols[None, :] > after_col[:, None])))
+    least = sq.masked_fill(~mask, math.inf).amin(1, keepdim=True)
+    hit = mask & (sq == least)
+    return hit.to(torch.uint8).argmax(1), hit.any(1)
+
+
+def smart_whole(
+    anchor_labels: Tensor,
+    ref_labels: Tensor,
+    sq: Tensor,
+    kappa: float,
+    per_anchor: int = 1,
+    exclude: Tensor | None = None,
+) -> tuple[tuple[Tensor, Tensor, Tensor], dict[str, float]]:
+    """``smart_from_lists`` on whole lists (k = None): the same triplets and stats, without the sort.
+
+    Each anchor's list is the whole reference set less ``exclude`` (B, R); Algorithm 1 needs only the
+    nearest positive, the first qualifying negatives in order and the first qualifying positive after
+    each, so a few masked minima over (B, R) replace the O(R log R) sort per anchor. Order is (distance,
+    index), that of a stable sort. No positive lies outside a whole list, so none is drawn.
+    """
+    if not math.isfinite(kappa) or kappa < 0:
+        raise SmartMiningError(f"kappa must be a finite number >= 0, got {kappa!r}")
+    if isinstance(per_anchor, bool) or not isinstance(per_anchor, int) or per_anchor < 1:
+        raise SmartMiningError(f"triplets_per_anchor must be a positive integer, got {per_anchor!r}")
+    m, n_ref = sq.shape
+    device = sq.device
+    rows, cols = torch.arange(m, device=device), torch.arange(n_ref, device=device)
+    same = ref_labels[None, :] == anchor_labels[:, None]
+    listed = ~exclude if exclude is not None else torch.ones_like(same)
+    pos, neg = same & listed, ~same & listed
+    p1, has_pos = _first_after(pos, sq, cols, None, None)
+    d2_p1 = sq[rows, p1]
+    qualifies = (sq.double() > kappa * d2_p1.double()[:, None]) & has_pos[:, None]
+    qualifies &= (sq > d2_p1[:, None]) | ((sq == d2_p1[:, None]) & (cols[None, :] > p1[:, None]))
+    qneg, qpos = neg & qualifies, pos & qualifies
+    p_out = torch.full((m, per_anchor), -1, dtype=torch.long, device=device)
+    n_out = torch.full((m, per_anchor), -1, dtype=torch.long, device=device)
+    prev_sq = prev_col = None
+    for t in range(per_anchor):
+        n_col, live = _first_after(qneg, sq, cols, prev_sq, prev_col)
+        n_sq = sq[rows, n_col]
+        p_col, found = _first_after(qpos, sq, cols, n_sq, n_col)
+        n_out[:, t] = torch.where(live, n_col, -1)
+        p_out[:, t] = torch.where(live & found, p_col, -1)
+        prev_sq, prev_col = n_sq, n_col
+    ok = (p_out >= 0) & (n_out >= 0)
+    n_pos = int(has_pos.sum())
+    stats = {
+        "n_triplets": float(ok.sum()),
+        "fallbacks": float((~ok).sum()),
+        "no_positive": float(m - n_pos),
+        "outside_positives": 0.0,
+        "mean_d2_p1": float(d2_p1[has_pos].double().mean()) if n_pos else math.nan,
+        "mean_neg_len": float(qneg.sum(1).double().mean()) if m else 0.0,
+    }
+    return (rows[:, None].expand(m, per_anchor)[ok], p_out[ok], n_out[ok]), stats
