@@ -171,12 +171,14 @@ class SmartMiner(BaseMiner):
 
     def _faiss_lists(self, x, y, emb, ref, labels, ref_labels, k, same_set):
         """k-NN lists from an exact FAISS search (CPU), the anchor's own entry removed."""
-        from smartmining.mining.index import build_index, search
+        import faiss
 
         n_ref = len(y)
         kk = min(k + 1, n_ref)
-        index = build_index(y.detach().float().cpu().numpy(), "flat", use_gpu=False)
-        ids, sq = (torch.from_numpy(a) for a in search(index, x.detach().float().cpu().numpy(), kk))
+        index = faiss.IndexFlatL2(y.shape[1])
+        index.add(y.detach().float().cpu().contiguous().numpy())
+        sq_np, ids_np = index.search(x.detach().float().cpu().contiguous().numpy(), kk)
+        ids, sq = torch.from_numpy(ids_np).long(), torch.from_numpy(sq_np)
         if same_set:
             own = ids == torch.arange(len(x))[:, None]
         else:
