@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_pml_miners
 import bench_training
 import bench_vs_pml
 from bench_mining import fitted_exponent
@@ -33,6 +34,7 @@ ROOT = HERE.parent
 # name -> (arguments of a full run, arguments of a --quick run); None: not run in that mode.
 SCRIPTS: dict[str, tuple[list[str] | None, list[str] | None]] = {
     "bench_vs_pml": ([], ["--quick"]),
+    "bench_pml_miners": ([], ["--quick"]),
     "bench_training": ([], ["--quick"]),
     "bench_evaluation": ([], None),
     "bench_mining": (["--sizes", "5000,20000,60000", "--budget", "20", "--plot", str(ROOT / "results/benchmarks_mining.png")],
@@ -91,6 +93,27 @@ def vs_pml_section(data: dict[str, Any]) -> list[str]:
         markdown_table(data["rows"], bench_vs_pml.COLUMNS),
         "",
         "Target (ours at most 0.8x PML's time, no more memory, identical values):",
+        "",
+        *[f"- {line}" for line in data["verdict"].splitlines()],
+    ]
+
+
+def pml_miners_section(data: dict[str, Any]) -> list[str]:
+    a = data["args"]
+    return [
+        "## Mining in a PML loop: our `SmartMiner` beside PML's miners",
+        "",
+        f"`benchmarks/bench_pml_miners.py`: one miner call on a batch of {a['batch']} (64 classes x 4) against a "
+        f"reference set (the batch itself at 256; a memory bank holding the batch above), d = {a['dim']}, "
+        f"{a['classes']} classes, torch threads {data['threads']}. Ours: `smartmining.pml.SmartMiner(kappa=1.2)` "
+        "(whole lists, no sort) and with k = 200 (top-k lists); PML 2.9: `TripletMarginMiner(margin=0.2, "
+        "type_of_triplets=\"semihard\")`, `BatchHardMiner()`, `MultiSimilarityMiner()` (its output is pairs). Median of "
+        f"{a['repeats']} calls each, side by side in one process, the miners taking turns. Peak MiB: CPU, one call in a "
+        "fresh process, peak resident set minus the resident set before it; GPU, `torch.cuda.max_memory_allocated`.",
+        "",
+        markdown_table(data["rows"], bench_pml_miners.COLUMNS),
+        "",
+        "Target (ours at most TripletMarginMiner's time at every size):",
         "",
         *[f"- {line}" for line in data["verdict"].splitlines()],
     ]
@@ -170,7 +193,7 @@ def pipeline_section(data: dict[str, Any]) -> list[str]:
     ]
 
 
-SECTIONS = {"bench_vs_pml": vs_pml_section, "bench_training": training_section,
+SECTIONS = {"bench_vs_pml": vs_pml_section, "bench_pml_miners": pml_miners_section, "bench_training": training_section,
             "bench_evaluation": evaluation_section, "bench_mining": mining_section,
             "bench_pipeline": pipeline_section}
 

@@ -266,3 +266,31 @@ def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], r
     if readme is not None:
         update_readme(readme, out)
     click.echo(str(path))
+
+
+@main.command()
+@click.option("--embeddings", type=click.Path(path_type=Path), required=True, help="N x d .npy file.")
+@click.option("--labels", type=click.Path(path_type=Path), required=True, help="N .npy file of integer labels.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="triplets CSV to write: anchor,positive,negative,is_random (row indices).")
+@click.option("--kappa", type=float, default=4.0, show_default=True,
+              help="Scale of the exclusion boundary (eq. 6); with --controller, its kappa0 if the state file is new.")
+@click.option("--k", type=int, default=200, show_default=True, help="Neighbour list length (grown where no positive).")
+@click.option("--index", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat", show_default=True,
+              help="FAISS index of the neighbour lists.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--controller", "controller_path", type=click.Path(path_type=Path), default=None,
+              help="Adaptive kappa: a KappaController state JSON (created if missing), read and written back.")
+@click.option("--error", type=float, default=None,
+              help="With --controller: training error of the epoch trained on its kappa, observed before mining.")
+@click.option("--controller-out", type=click.Path(path_type=Path), default=None,
+              help="Write the controller state here instead of back to --controller.")
+@user_errors
+def mine(embeddings: Path, labels: Path, out: Path, kappa: float, k: int, index: str, seed: int,
+         controller_path: Path | None, error: float | None, controller_out: Path | None) -> None:
+    """Smart mining (Algorithm 1) on saved embeddings: one triplet per point, written as CSV."""
+    from smartmining.mining.files import mine_files
+
+    stats = mine_files(embeddings, labels, out, kappa=kappa, k=k, index=index, seed=seed,
+                       controller=controller_path, error=error, controller_out=controller_out)
+    click.echo(json.dumps(stats, indent=2))
