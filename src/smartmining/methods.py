@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from smartmining.errors import SmartMiningError
 
-MINERS = ("random", "semihard", "hard", "smart")
+MINERS = ("random", "semihard", "hard", "smart", "xbm")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("smart+global", "smart", True, False),
         MethodSpec("smart+global+adaptive", "smart", True, True),
         MethodSpec("smart+adaptive", "smart", False, True),
+        # ours, beyond the paper: smart mining over a memory of recent embeddings, no re-embedding
+        MethodSpec("smart-xbm", "xbm", False, False),
     )
 }
 

@@ -122,7 +122,7 @@ def selected_keys(cfg: dict[str, Any], name: str) -> list[str]:
     keys = []
     if spec.offline and sweep_spec(cfg, "fraction")["values"]:
         keys.append("mined_fraction")
-    if spec.miner == "smart" and not spec.adaptive and sweep_spec(cfg, "kappa")["values"]:
+    if spec.miner in ("smart", "xbm") and not spec.adaptive and sweep_spec(cfg, "kappa")["values"]:
         keys.append("kappa")
     return keys
 
@@ -199,7 +199,7 @@ def _current(cfg: dict[str, Any], selected: str) -> Any:
 
 def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, Any]:
     train_keys = list(_SHARED_TRAIN)
-    if spec.miner == "semihard":
+    if spec.miner in ("semihard", "xbm"):
         train_keys += ["semihard_classes", "semihard_per_class"]
     if spec.offline:
         train_keys += ["warmup_epochs", "mined_fraction"]
@@ -220,6 +220,8 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
             out["mining"].pop("kappa")  # the controller sets kappa
     elif spec.miner == "hard":
         out["mining"] = {"hard_chunk": full["mining"]["hard_chunk"]}
+    elif spec.miner == "xbm":
+        out["mining"] = {k: full["mining"][k] for k in ("kappa", "xbm_memory")}
     if spec.adaptive:
         out["controller"] = full["controller"]
     if full["model"].get("init") == "pretrain":

@@ -60,6 +60,7 @@ class MiningSettings:
     index_params: dict[str, Any] = field(default_factory=dict)
     recall_sample: int = 1000
     hard_chunk: int = 1024
+    xbm_memory: int = 1024  # embeddings held by smart-xbm's memory
 
 
 @dataclass(frozen=True)

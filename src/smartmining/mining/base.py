@@ -128,6 +128,16 @@ class OnlineMiner(ABC):
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}
 
+    def reference(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """What the positives and negatives of the last ``mine`` index: the batch itself, by default."""
+        return embeddings
+
+    def state_dict(self) -> dict[str, object]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        pass
+
     @abstractmethod
     def mine(
         self, embeddings: torch.Tensor, labels: torch.Tensor

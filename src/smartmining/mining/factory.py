@@ -11,6 +11,7 @@ from smartmining.mining.hard import HardMiner
 from smartmining.mining.random import RandomMiner
 from smartmining.mining.semihard import SemiHardMiner
 from smartmining.mining.smart import SmartMiner
+from smartmining.mining.xbm import XbmMiner
 from smartmining.settings import Settings
 
 
@@ -49,8 +50,12 @@ class FixedKappa:
         self._kappa = float(state["kappa"])
 
 
-def build_miner(spec: MethodSpec, settings: Settings) -> OfflineMiner | OnlineMiner:
+def build_miner(spec: MethodSpec, settings: Settings, seed: int = 0) -> OfflineMiner | OnlineMiner:
     m = settings.mining
+    if spec.miner == "xbm":
+        batch_images = settings.train.semihard_classes * settings.train.semihard_per_class  # P x K anchors a step
+        return XbmMiner(kappa=m.kappa, memory_size=m.xbm_memory, seed=seed,
+                        per_anchor=-(-settings.train.batch_triplets // batch_images))
     if spec.miner == "smart":
         miner = SmartMiner(kappa=m.kappa, k=m.k, index=m.index, index_params=m.index_params, recall_sample=m.recall_sample)
         miner.scale_share = settings.controller.range_share

@@ -89,13 +89,13 @@ def run_epoch(trainer: Trainer, epoch: int) -> tuple[dict[str, Any], np.ndarray 
                        trainer.rng, trainer.embed_train, trainer.device)
     plan = epoch_steps(ctx, trainer.miner, trainer.kappa, s.mined_fraction, s.warmup_epochs,
                        (s.semihard_classes, s.semihard_per_class))
-    log.mining(plan.stats)
     trainer.keep_samples(epoch, plan.mined)
     t0 = time.perf_counter()
     trainer.model.train()
     for b, step in enumerate(trainer.progress_bar(plan.steps, f"epoch {epoch}")):
         out, is_random = trainer.step(step, epoch, b)
         log.step(out, is_random, len(step.images))
+    log.mining(plan.stats)  # after the steps: an online miner's figures accumulate while it mines
     error = log.finish_training(time.perf_counter() - t0)
     if trainer.kappa is not None and not math.isnan(log.values["kappa"]):  # kappa steered this epoch's mining
         e_mined, e_random = (log.values[k] for k in ("e_mined", "e_random"))

@@ -42,10 +42,16 @@ class EpochContext:
     device: torch.device
 
 
+def _itself(embeddings: torch.Tensor) -> torch.Tensor:
+    return embeddings
+
+
 @dataclass
 class Step:
     images: np.ndarray  # distinct training indices forwarded by this step
     select: Callable[[torch.Tensor], Selection]
+    # what p and n index, given the batch's embeddings (the batch itself; smart-xbm: batch then memory)
+    reference: Callable[[torch.Tensor], torch.Tensor] = _itself
 
 
 @dataclass
@@ -104,11 +110,14 @@ def online_steps(ctx: EpochContext, miner: OnlineMiner, classes: int, per_class:
     while len(batches) < n_steps:  # successive passes over the classes
         batches += pk_batches(ctx.labels, classes, per_class, ctx.rng)
     labels = torch.as_tensor(ctx.labels, device=ctx.device)
+    stats: dict[str, Any] = {"mined_fraction": 1.0, "kappa": getattr(miner, "kappa", math.nan), "n_mined": ctx.n_triplets,
+                             "index": "", "random_fallbacks": 0}
     steps = []
     for idx, size in zip(batches[:n_steps], _split_budget(ctx.n_triplets, n_steps)):
         keep_seed = int(ctx.rng.integers(2**62))
-        steps.append(Step(idx, _online_selection(miner, labels[torch.as_tensor(idx, device=ctx.device)], size, keep_seed)))
-    return EpochSteps(steps, {"mined_fraction": 1.0, "kappa": math.nan, "n_mined": ctx.n_triplets, "index": ""})
+        select = _online_selection(miner, labels[torch.as_tensor(idx, device=ctx.device)], size, keep_seed, stats)
+        steps.append(Step(idx, select, miner.reference))
+    return EpochSteps(steps, stats)
 
 
 def _split_budget(total: int, parts: int) -> list[int]:
@@ -116,15 +125,28 @@ def _split_budget(total: int, parts: int) -> list[int]:
     return list(np.diff(cuts))
 
 
-def _online_selection(miner: OnlineMiner, labels: torch.Tensor, size: int, seed: int) -> Callable[[torch.Tensor], Selection]:
+def _online_selection(miner: OnlineMiner, labels: torch.Tensor, size: int, seed: int,
+                      totals: dict[str, Any]) -> Callable[[torch.Tensor], Selection]:
     def select(emb: torch.Tensor) -> Selection:
         a, p, n = miner.mine(emb, labels)
+        _accumulate(totals, miner.stats)
         keep = np.random.default_rng(seed).permutation(len(a))[:size]  # the seeded sub-sample of the pairs
         keep_t = torch.as_tensor(np.sort(keep), device=emb.device)
         a, p, n = a[keep_t], p[keep_t], n[keep_t]
         return a, p, n, torch.zeros(len(a), dtype=torch.bool, device=emb.device)
 
     return select
+
+
+def _accumulate(totals: dict[str, Any], stats: dict[str, float]) -> None:
+    """The epoch's sums of an online miner's counts, and its shares averaged over the steps."""
+    totals["online_steps"] = totals.get("online_steps", 0) + 1
+    w = 1.0 / totals["online_steps"]
+    for key, value in stats.items():
+        if key.startswith(("frac_", "mean_")):
+            totals[key] = (1 - w) * totals.get(key, 0.0) + w * value
+        elif key in ("random_fallbacks",):
+            totals[key] = totals.get(key, 0) + int(value)
 
 
 def epoch_steps(ctx: EpochContext, miner: OfflineMiner | OnlineMiner, kappa: KappaSource | None,

@@ -103,7 +103,7 @@ class Trainer:
         loss = settings.loss
         self.objective = TripletObjective(triplet=loss.triplet, margin=loss.margin, use_global=method.use_global,
                                           global_t=loss.global_t, global_lambda=loss.global_lambda)
-        self.miner = build_miner(method, settings)
+        self.miner = build_miner(method, settings, seed)
         self.kappa = build_kappa(method, settings)
         labels = data.train_labels
         self.anchor_pool = valid_anchors(labels)
@@ -142,7 +142,8 @@ class Trainer:
         emb = self.forward(self.data.train_transform(images))
         check_finite(emb, "embedding", epoch, b)
         a, p, n, is_random = step.select(emb.detach())
-        out = self.objective(emb[a], emb[p], emb[n])
+        ref = step.reference(emb)
+        out = self.objective(emb[a], ref[p], ref[n])
         check_finite(out.total, "loss", epoch, b)
         self.optimizer.zero_grad(set_to_none=True)
         out.total.backward()
@@ -194,6 +195,7 @@ class Trainer:
             "epoch": self.epoch, "config": self.key, "seed": self.seed, "code": training_code(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "kappa": self.kappa.state_dict() if self.kappa else None,
+            "miner": self.miner.state_dict() if hasattr(self.miner, "state_dict") else None,
             "rng": rng_states(self.rng), "rows": self.rows, "samples": self.samples,
         }
 
@@ -203,6 +205,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.kappa:
             self.kappa.load_state_dict(state["kappa"])
+        if state.get("miner") is not None:
+            self.miner.load_state_dict(state["miner"])
         restore_rng_states(state["rng"], self.rng)
         self.rows, self.samples, self.epoch = list(state["rows"]), list(state["samples"]), int(state["epoch"])
 
