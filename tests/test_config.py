@@ -68,7 +68,7 @@ def test_overrides_set_nested_values_and_are_validated() -> None:
         (lambda r: r.update(profile="nope"), r"unknown profile 'nope'"),
         (lambda r: r.update(extra=1), r"unknown top-level key"),
         (lambda r: r["profiles"]["smoke"].update(base="smoke"), r"cycle"),
-        (lambda r: r["profiles"]["cpu"]["controller"].update(kappa0=100), r"kappa0 = 100"),
+        (lambda r: r["profiles"]["cpu"]["controller"].update(kappa0=100), r"controller.kappa0 must lie in the clamp \[1, 64\], got 100"),
     ],
 )
 def test_bad_params_fail_with_a_message_naming_the_key(tmp_path: Path, mutate, message: str) -> None:

@@ -93,5 +93,5 @@ def test_pk_batches_errors():
     labels = np.array([0, 0, 1, 1, 2])
     with pytest.raises(SmartMiningError, match=r"P = 3 \(train.semihard_classes\) exceeds"):
         pk_batches(labels, P=3, K=2, rng=np.random.default_rng(0))
-    with pytest.raises(SmartMiningError, match="K must be"):
+    with pytest.raises(SmartMiningError, match=r"K \(train.semihard_per_class\) must be"):
         pk_batches(labels, P=2, K=1, rng=np.random.default_rng(0))

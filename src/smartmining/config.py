@@ -99,6 +99,12 @@ def validate_profile(profile: dict[str, Any], where: str) -> None:
     if errors:
         lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:10]]
         raise SmartMiningError(f"{where}: invalid parameters:\n" + "\n".join(lines))
+    from smartmining.controller import check_config  # the controller owns what a valid configuration is
+
+    try:
+        check_config(**{k: v for k, v in profile["controller"].items() if k != "range_share"})
+    except SmartMiningError as exc:
+        raise SmartMiningError(f"{where}: controller.{exc}") from None
     model, transform = profile["model"], profile["transform"]
     if model.get("in_channels") not in (None, transform.get("channels")):
         raise SmartMiningError(

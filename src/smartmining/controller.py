@@ -70,7 +70,7 @@ class KappaController:
         bracket: bool = True,
         prior_weight: float = 0.02,
     ) -> None:
-        _check_config(kappa0, target_error, kappa_min, kappa_max, window, tolerance, space, max_step, slope0, bracket,
+        check_config(kappa0, target_error, kappa_min, kappa_max, window, tolerance, space, max_step, slope0, bracket,
                       prior_weight)
         self.kappa0 = float(kappa0)
         self.target_error = float(target_error)
@@ -181,7 +181,7 @@ class KappaController:
             raise SmartMiningError(f"kappa controller state: missing keys {missing} (saved by an older controller? "
                                    "retrain from scratch)")
         config = {key: state[key] for key in _CONFIG_KEYS}
-        _check_config(**config)
+        check_config(**config)
         kappa = float(state["kappa"])
         if not config["kappa_min"] <= kappa <= config["kappa_max"]:
             raise SmartMiningError(f"kappa controller state: kappa {kappa} lies outside its clamp")
@@ -260,7 +260,7 @@ def _check_error(error: float, name: str) -> float:
     return value
 
 
-def _check_config(
+def check_config(
     kappa0: float, target_error: float, kappa_min: float, kappa_max: float, window: int, tolerance: float,
     space: str = "log", max_step: float | None = None, slope0: float = 0.2, bracket: bool = True,
     prior_weight: float = 0.02,
