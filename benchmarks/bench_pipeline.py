@@ -3,6 +3,7 @@
     python benchmarks/bench_pipeline.py                  # the cpu profile (the README's main job)
     python benchmarks/bench_pipeline.py --profile smoke  # a minute or two
     python benchmarks/bench_pipeline.py --json out.json
+    python benchmarks/bench_pipeline.py --keep /tmp/cpu-run   # keep the clone and its results/
 
 It clones this repository's HEAD into a temporary folder (so data/, runs/ and results/ start empty: the
 glyphs are rendered as part of the timing), runs `snakemake all --config profile=P` there with the
@@ -39,10 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--cores", default="all")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="Clone into this (new) folder and keep it: its results/ then hold the profile's report.")
     args = ap.parse_args(argv)
     info = machine()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        work = Path(tmp) / "checkout"
+        work = args.keep or Path(tmp) / "checkout"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(work)], check=True)
         snake = [sys.executable, "-m", "snakemake", "all", "--cores", args.cores, "--config", f"profile={args.profile}"]
         first, log = timed(snake, work)
@@ -50,13 +53,14 @@ def main(argv: list[str] | None = None) -> None:
         rerun, log2 = timed(snake, work)
         nothing = "Nothing to be done" in log2
     rows = [
-        {"run": f"{args.profile} end to end (clean checkout)", "wall s": round(first, 1), "jobs": jobs},
+        {"run": f"{args.profile} end to end (clean checkout)", "wall s": round(first, 1), "jobs": jobs,
+         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()},
         {"run": "rerun, nothing changed", "wall s": round(rerun, 1), "jobs": 0 if nothing else "some"},
     ]
     print(f"# bench_pipeline: profile {args.profile}, {info['cpus']} cores, load average at start "
           f"{info['load_average'][0]:.2f}")
     for r in rows:
-        print(f"{r['run']:40s} {r['wall s']:>8.1f} s  jobs: {r['jobs']}")
+        print(f"{r['run']:40s} {r['wall s']:>8.1f} s  jobs: {r['jobs']}  load average {info['load_average'][0]:.1f} at start")
     if args.json:
         write_json(args.json, {"args": vars(args), "machine": info, "rows": rows})
 
