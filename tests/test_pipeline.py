@@ -194,7 +194,7 @@ def test_run_cache_keys_depend_only_on_what_the_run_reads() -> None:
     assert key(cfg, "semihard") == key(other, "semihard")
     assert key(cfg, "smart") == key(other, "smart")  # the selected kappa, not the profile's, is trained with
     assert key(cfg, "smart", {**chosen, "kappa": {"chosen": 4.0}}) != key(cfg, "smart")
-    assert key(cfg, "sweep-kappa-4") != key(other, "sweep-kappa-4")  # a selection run keeps the profile's others
+    assert key(cfg, "sweep-kappa-4") == key(other, "sweep-kappa-4")  # the sweep sets kappa itself
     assert key(cfg, "smart+global+adaptive") != key(other, "smart+global+adaptive")  # target changed
     spec, full = run_profile(cfg, "sweep-fraction-0.25")
     assert spec.name == "smart+global+adaptive" and full["train"]["mined_fraction"] == 0.25
