@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from smartmining.errors import SmartMiningError
-from smartmining.runs import SWEEPS, Run, format_value, sweep_spec
+from smartmining.runs import SWEEPS, Run, format_value, sweep_run_name, sweep_spec
 
 VALIDATION_PREFIX = "val_"
 
@@ -44,7 +44,7 @@ def select(cfg: dict[str, Any], dataset: str, runs_root: Path, metric: str) -> d
             continue
         scores: dict[str, float] = {}
         for value in spec["values"]:
-            per_seed = [validation_score(Path(runs_root) / Run(dataset, f"sweep-{sweep}-{format_value(value)}", int(s)).folder
+            per_seed = [validation_score(Path(runs_root) / Run(dataset, sweep_run_name(sweep, value), int(s)).folder
                                          / "epochs.csv", metric) for s in spec["seeds"]]
             scores[format_value(value)] = sum(per_seed) / len(per_seed)
         best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))

@@ -114,6 +114,9 @@ class OfflineMiner(ABC):
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}
 
+    def check_data(self, n_points: int) -> None:
+        """Refuse, naming the parameter, a configuration the training set cannot serve (before training)."""
+
     @abstractmethod
     def mine(
         self, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, rng: np.random.Generator
@@ -127,6 +130,9 @@ class OnlineMiner(ABC):
 
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}
+
+    def check_data(self, n_points: int) -> None:
+        """Refuse, naming the parameter, a configuration the training set cannot serve (before training)."""
 
     def reference(self, embeddings: torch.Tensor) -> torch.Tensor:
         """What the positives and negatives of the last ``mine`` index: the batch itself, by default."""

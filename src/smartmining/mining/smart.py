@@ -197,6 +197,11 @@ class SmartMiner(OfflineMiner):
         self.on_scale: Callable[[KappaScale], float] | None = None  # chooses kappa from the data's scale
         self.scale_share = 0.5  # kappa_hi leaves this share of anchors a qualifying negative
 
+    def check_data(self, n_points: int) -> None:
+        if self.k >= n_points:
+            raise SmartMiningError(f"mining.k = {self.k} must be smaller than the {n_points} training images; "
+                                   f"set it to at most {n_points - 1}")
+
     def build(self, embeddings: np.ndarray) -> tuple[object, str, bool]:
         """(index, kind used, whether IVF centroids were trained in this call)."""
         kind = resolve_kind(self.index, len(embeddings))

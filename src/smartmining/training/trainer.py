@@ -117,9 +117,7 @@ class Trainer:
         if t.batch_triplets > len(labels):
             raise SmartMiningError(f"train.batch_triplets = {t.batch_triplets} exceeds the {len(labels)} training images; "
                                    f"set it to at most {len(labels)}")
-        if method.miner == "smart" and settings.mining.k >= len(labels):
-            raise SmartMiningError(f"mining.k = {settings.mining.k} must be smaller than the {len(labels)} training "
-                                   f"images; set it to at most {len(labels) - 1}")
+        self.miner.check_data(len(labels))
 
     # -- pieces the epoch calls ----------------------------------------------------------------------
     def progress_bar(self, items: list, desc: str) -> Any:
