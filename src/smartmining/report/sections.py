@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from smartmining import atomic
 from smartmining.runs import Run
 from smartmining.report import (compute, convergence, curves as curves_mod, figures, figures_kappa, galleries,
-                                readings, runs, setup, tables)
+                                readings, runs, setup, tables, tracking)
 from smartmining.report.doc import ReportDoc
 from smartmining.report.stats import Interval, format_interval
 
@@ -136,7 +136,17 @@ def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, metho
                   "of the best, mean [95% interval] over seeds", conv)
     doc.bullets(readings.adaptive_speed(convergence.adaptive_comparison(curves, dataset, methods, val), val)
                 + setup.controller_flags(ctx["controllers"], dataset))
-    target = float(cfg.get("controller", {}).get("target_error", 0.5))
+    target = float(cfg["controller"]["target_error"])
+    track = tracking.tracking_table(curves, dataset, target)
+    if not track.empty:
+        shown = pd.DataFrame({"Run": track["run"], "Seed": track["seed"].astype(str),
+                              "κ at the first controlled epoch": [f"{v:.3g}" for v in track["kappa_first"]],
+                              "e per controlled epoch": track["errors"], "On target from the 2nd": track["on_target"].map({True: "yes", False: "no"}),
+                              "Fallbacks after the 1st (%)": [f"{100 * v:.1f}" for v in track["fallback_share"]],
+                              "Last κ": [f"{v:.3g}" for v in track["kappa_last"]]})
+        doc.table(out / "tables" / f"controller_tracking_{dataset}", shown,
+                  f"{dataset}: the controller's training error per controlled epoch (target {target:g} ± 0.1)", track)
+    doc.bullets(tracking.tracking_readings(track, target))
     doc.figure(out / "figures" / f"fig3_controller_{dataset}", "Fig. 3: training and validation error, κ and its "
                "admissible range, fixed vs adaptive", lambda: figures_kappa.fig_controller(curves, dataset, target))
 

@@ -1,0 +1,32 @@
+"""The controller-tracking table: on target from the second controlled epoch, fallback share after the first."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from smartmining.report.tracking import tracking_readings, tracking_table
+
+
+def curves() -> pd.DataFrame:
+    rows = []
+    # sweep-kappa0-64: warm-up epoch 1, then e = 0.9, 0.55, 0.48 (on target from the 2nd controlled epoch)
+    for epoch, e, k, fb in [(0, math.nan, math.nan, math.nan), (1, 0.3, math.nan, 0), (2, 0.9, 4.0, 50),
+                            (3, 0.55, 2.0, 10), (4, 0.48, 1.8, 0)]:
+        rows.append(("g", "sweep-kappa0-64", 0, epoch, e, k, fb, 100))
+    # the full method, seed 1: off target at the third controlled epoch
+    for epoch, e, k, fb in [(1, 0.3, math.nan, 0), (2, 0.6, 2.0, 5), (3, 0.5, 1.9, 5), (4, 0.75, 1.5, 5)]:
+        rows.append(("g", "smart+global+adaptive", 1, epoch, e, k, fb, 100))
+    rows.append(("g", "smart", 0, 2, 0.5, 2.0, 0, 100))  # fixed kappa: not tracked
+    return pd.DataFrame(rows, columns=["dataset", "run", "seed", "epoch", "train_error", "kappa", "random_fallbacks", "n_mined"])
+
+
+def test_tracking_table_judges_each_adaptive_run() -> None:
+    table = tracking_table(curves(), "g", target=0.5).set_index("run")
+    assert set(table.index) == {"sweep-kappa0-64", "smart+global+adaptive"}
+    assert table.loc["sweep-kappa0-64", "on_target"] and not table.loc["smart+global+adaptive", "on_target"]
+    assert table.loc["sweep-kappa0-64", "fallback_share"] == 10 / 200  # epochs 3-4
+    assert table.loc["sweep-kappa0-64", "kappa_first"] == 4.0
+    lines = tracking_readings(table.reset_index(), 0.5)
+    assert "1 of 2 adaptive runs" in lines[0] and "2 of 2 runs" in lines[1]
