@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +43,29 @@ def test_disk_full_keeps_the_previous_version(tmp_path: Path, monkeypatch: pytes
     monkeypatch.undo()
     np.testing.assert_array_equal(np.load(target), np.zeros(4))
     assert len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_artifacts_honour_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        atomic.write_json(tmp_path / "m.json", {"a": 1})
+        atomic.write_npy(tmp_path / "e.npy", np.zeros(2))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "e.npy").stat().st_mode) == mode
+
+
+def test_a_full_disk_error_names_the_target_not_the_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "checkpoint.pt"
+    atomic.write_text(target, "epoch 3")
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
+    with pytest.raises(OSError) as info:
+        atomic.write_text(target, "epoch 4")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    assert target.read_text() == "epoch 3" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]

@@ -18,7 +18,7 @@ from smartmining.fingerprint import code_digest, digest
 from smartmining.runs import profile_runs, resolve, run_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "profiles", "workflow", "params.yaml", "dvc.yaml", "src")
+WORKFLOW_FILES = ("Snakefile", "profiles", "workflow", "params.yaml", "dvc.yaml", "experiment.yaml", "src")
 
 
 def make_project(dest: Path) -> Path:
@@ -215,9 +215,9 @@ def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_dvc_repro_after_snakemake_retrains_nothing_and_shows_params_metrics_and_plots(smoke_project: Path) -> None:
-    params_file = smoke_project / "params.yaml"
+    params_file = smoke_project / "experiment.yaml"  # DVC's selector: which profile `dvc repro` builds
     original = params_file.read_text()
-    params_file.write_text(original.replace("\nprofile: cpu\n", "\nprofile: smoke\n"))
+    params_file.write_text(original.replace("\ndvc_profile: cpu\n", "\ndvc_profile: smoke\n"))
     outputs = {p: p.stat().st_mtime_ns for p in (smoke_project / "runs").rglob("metrics.json")}
     try:
         dvc(smoke_project, "init", "--no-scm", "-q")
@@ -230,7 +230,7 @@ def test_dvc_repro_after_snakemake_retrains_nothing_and_shows_params_metrics_and
         assert "didn't change" in again.stdout + again.stderr or "up to date" in again.stdout + again.stderr
         assert "recall@1" in dvc(smoke_project, "metrics", "show").stdout
         lock = (smoke_project / "dvc.lock").read_text()  # what `dvc params diff` compares against
-        assert "profile: smoke" in lock and "profiles.smoke" in lock
+        assert "dvc_profile: smoke" in lock and "profiles:" in lock
         dvc(smoke_project, "plots", "show", "-o", "plots")
         assert (smoke_project / "plots" / "index.html").stat().st_size > 1000
     finally:

@@ -1,6 +1,8 @@
 """Atomic file writes: every artifact is written to a temporary file beside its target and renamed.
 
-A crash, a full disk or an exception mid-write leaves the previous version of the file intact.
+A crash, a full disk or an exception mid-write leaves the previous version of the file intact. The file
+gets the permissions of any new file (0o666 less the umask), not the 0o600 of a temporary file, and an
+OSError raised while writing names the target (a full disk's ENOSPC carries no file name of its own).
 """
 
 from __future__ import annotations
@@ -21,16 +23,31 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto the target only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:  # flush to disk before the rename makes it visible
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, target)
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) == str(tmp_path):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
+from smartmining.cli_support import check_dataset_options, setup_logging, user_errors
 from smartmining.errors import SmartMiningError
 
 DEFAULT_PARAMS = "params.yaml"
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a SmartMiningError as one clear message (no traceback) and exit with status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SmartMiningError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 config_option = click.option(
@@ -49,10 +33,10 @@ def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="smartmining")
-@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more (FAISS's loader included).")
 def main(verbose: bool) -> None:
     """Smart Mining for Deep Metric Learning (Harwood et al., ICCV 2017), reproduced."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
 
 
 @main.command()
@@ -79,6 +63,7 @@ def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, ove
         if not _:
             raise SmartMiningError(f"--option {text!r}: expected KEY=VALUE")
         opts[key] = yaml.safe_load(value)
+    check_dataset_options(dataset, opts, {text.partition("=")[0] for text in options})
     manifest = prepare_dataset(dataset, out, **opts)
     click.echo(str(manifest))
 
@@ -278,7 +263,7 @@ def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], r
 @click.option("--k", type=int, default=200, show_default=True, help="Neighbour list length (grown where no positive).")
 @click.option("--index", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat", show_default=True,
               help="FAISS index of the neighbour lists.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--controller", "controller_path", type=click.Path(path_type=Path), default=None,
               help="Adaptive kappa: a KappaController state JSON (created if missing), read and written back.")
 @click.option("--error", type=float, default=None,

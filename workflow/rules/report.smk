@@ -1,3 +1,6 @@
+report: "../report/workflow.rst"
+
+
 rule report:
     input:
         evals=[f"runs/{PROFILE_NAME}/{r.folder}/eval.json" for r in RUNS],
@@ -12,8 +15,11 @@ rule report:
         metrics="results/{profile}/metrics.json",
         recall="results/{profile}/recall_at_1.csv",
         readings=[f"results/{{profile}}/readings_{d}.md" for d in PROFILE["datasets"]],
-        figures=directory("results/{profile}/figures"),
-        tables=directory("results/{profile}/tables"),
+        # `snakemake --report report.html` (or .zip) holds every figure and table of REPORT.md
+        figures=report(directory("results/{profile}/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
+                       category="Figures", labels={"figure": "{name}"}),
+        tables=report(directory("results/{profile}/tables"), patterns=["{name}.csv"], caption="../report/tables.rst",
+                      category="Tables", labels={"table": "{name}"}),
     params:
         params_file=PARAMS_FILE,
         code=REPORT_CODE,

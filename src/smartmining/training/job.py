@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from smartmining import atomic
+from smartmining.datacheck import check_run_data
 from smartmining.runs import ResolvedRun, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training.checkpoint import CHECKPOINT_NAME
@@ -21,6 +22,7 @@ def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: 
     settings = Settings.of(run.profile)
     out = Path(out)
     data = load_run_data(settings, run.dataset, Path(data_dir))
+    check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     if restart:
         (out / CHECKPOINT_NAME).unlink(missing_ok=True)
