@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -251,3 +253,19 @@ def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     proc = snakemake(project, "--lint", check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_the_snakemake_report_holds_every_figure_and_table_of_report_md(smoke_project: Path) -> None:
+    project = smoke_project  # the finished smoke pipeline: Snakemake's own report of it
+    snakemake(project, "--config", "profile=smoke", "--report", "report.zip")
+    report_md = (project / "results" / "smoke" / "REPORT.md").read_text()
+    figures = set(re.findall(r"figures/([A-Za-z0-9_]+\.png)", report_md))
+    assert len(figures) >= 5, figures
+    with zipfile.ZipFile(project / "report.zip") as archive:
+        names = {Path(n).name for n in archive.namelist()}
+        html = "".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist() if n.endswith(".html"))
+    assert figures <= names, sorted(figures - names)
+    tables = {p.name for p in (project / "results" / "smoke" / "tables").glob("*.csv")}
+    assert tables and tables <= names, sorted(tables - names)
+    assert "Figures" in html and "Tables" in html  # the categories the rule's report() marks give
