@@ -96,6 +96,40 @@ def test_gather_rows_keeps_the_local_gradient_on_one_process() -> None:
         dist.destroy_process_group()
 
 
+def _gradient_rank(rank: int, world: int, port: int, out: Path) -> None:
+    """A linear embedding without batch norm: each rank forwards its shard, the global loss over the gathered batch."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from smartmining.losses import TripletObjective
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(8, 4)
+    x = torch.randn(30, 8)
+    a, p, n = torch.randint(0, 30, (3, 40))
+    objective = TripletObjective(triplet="ratio", margin=0.2, use_global=True, global_t=0.01, global_lambda=1.0)
+    single = objective(*(torch.nn.functional.normalize(net(x))[i] for i in (a, p, n))).total
+    expected = torch.autograd.grad(single, net.weight)[0]
+    ddp = DistributedDataParallel(net)
+    cuts = shard_bounds(30, world)
+    local = torch.nn.functional.normalize(ddp(x[cuts[rank]:cuts[rank + 1]]))
+    emb = gather_rows(local, list(np.diff(cuts)), rank)
+    out_ = objective(emb[a], emb[p], emb[n])
+    (out_.total * world).backward()
+    torch.save({"loss": float(out_.total), "single": float(single), "grad": net.weight.grad, "expected": expected},
+               out / f"grad-{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_processes_take_the_single_process_gradient_of_the_global_batch(tmp_path: Path) -> None:
+    mp.spawn(_gradient_rank, args=(2, _free_port(), tmp_path), nprocs=2, join=True)
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"grad-{rank}.pt")
+        assert got["loss"] == pytest.approx(got["single"], rel=1e-6)
+        torch.testing.assert_close(got["grad"], got["expected"], rtol=1e-5, atol=1e-6)
+
+
 def test_two_processes_resume_after_a_kill_and_mine_what_one_process_mines(
     smoke_profile: dict, smoke_data: Path, smoke_backbone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,8 +160,9 @@ def test_two_processes_resume_after_a_kill_and_mine_what_one_process_mines(
     np.testing.assert_array_equal(mined2, np.load(two / "mined-2-rank1.npy"))
     np.testing.assert_array_equal(mined2, np.load(one / "mined-2-rank0.npy"))
     assert log2.loc[2, "kappa"] == pytest.approx(log1.loc[2, "kappa"])
-    # the same training step on the global batch: the loss agrees closely, and R@1 within 2 points
-    assert log2.loc[2, "loss"] == pytest.approx(log1.loc[2, "loss"], rel=0.05, abs=1e-3)
+    # the same steps on the global batch; batch norm's statistics are per rank on CPUs (SyncBatchNorm needs
+    # GPUs), so the loss agrees closely rather than exactly, and R@1 within 2 points
+    assert log2.loc[2, "loss"] == pytest.approx(log1.loc[2, "loss"], rel=0.15)
     r2 = json.loads((two / "metrics.json").read_text())["recall@1"]
     r1 = json.loads((one / "metrics.json").read_text())["recall@1"]
     assert abs(r2 - r1) <= 0.02, (r2, r1)

@@ -13,7 +13,8 @@ shared (docs in README "One run on several GPUs"):
   rank: the global loss's means and variances are over the global batch. Backpropagating
   ``world_size x loss`` gives each rank the partial gradient of its images; DDP's average of these is the
   single-process gradient. Augmentation draws are made for the whole step on every rank (the same torch
-  generator everywhere), so the crops equal a single-process run's; batch-norm statistics stay per rank;
+  generator everywhere), so the crops equal a single-process run's. Batch norm uses SyncBatchNorm on GPUs
+  (global-batch statistics); on CPUs (gloo, no SyncBatchNorm) its statistics are per rank;
 - rank 0 writes the checkpoint (the bare model, no DDP prefix) and every output; a checkpoint resumes on
   any world size, 1 included. Metrics are computed by rank 0 and sent to the others, so every rank's
   epochs.csv row is identical and equals a single-process row's format.
@@ -97,6 +98,8 @@ class DistributedTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         cuda = self.device.type == "cuda"
+        if cuda:  # batch norm over the global batch (same parameters and state keys; gloo has no SyncBatchNorm)
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.ddp = DistributedDataParallel(self.model, device_ids=[torch.cuda.current_device()] if cuda else None)
         # all_gather runs where the backend works: NCCL gathers GPU tensors, gloo CPU ones
         self.comm_device = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
