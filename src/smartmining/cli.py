@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,10 @@ def _selection(path: Path | None, cfg: dict[str, Any], dataset: str, name: str) 
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
           out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, quiet: bool, restart: bool,
           restart_if_changed: bool) -> None:
-    """Train one (dataset, method or sweep point, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint."""
+    """Train one (dataset, method or sweep point, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint.
+
+    Under `torchrun --nproc_per_node=N -m smartmining train ...` the N processes train the one run together.
+    """
     from smartmining.runs import DATA_DIR
     from smartmining.training.job import train_named
 
@@ -130,7 +134,8 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
     data_dir = data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset))
     final = train_named(cfg, dataset, method, seed, out, data_dir, selection=_selection(selection, cfg, dataset, method),
                         init_from=init_from, progress=not quiet, restart=restart, restart_if_changed=restart_if_changed)
-    click.echo(json.dumps(final, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 reports
+        click.echo(json.dumps(final, indent=2))
 
 
 @main.command()

@@ -42,6 +42,7 @@ class TrainSettings:
     skip_bad_images: bool = False
     semihard_classes: int = 8  # P of P x K
     semihard_per_class: int = 4  # K
+    max_memory_gb: float = 16.0  # splits above this many GB at the input size stream from disk (data/stream.py)
 
 
 @dataclass(frozen=True)

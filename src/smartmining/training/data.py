@@ -1,4 +1,5 @@
-"""A run's data: the prepared dataset's splits in memory as uint8 tensors, with the profile's transforms.
+"""A run's data: the prepared dataset's splits as uint8 tensors (in memory, or on disk above
+``train.max_memory_gb``: data/stream.py), with the profile's transforms.
 
 Training reads what the pipeline's ``prepare`` stage wrote and never writes into the data folder.
 """
@@ -18,6 +19,7 @@ from smartmining.data.batch_transforms import BatchTransform
 from smartmining.data.images import LoadedSplit, load_images_checked
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import check_prepared
+from smartmining.data.stream import disk_split, split_bytes
 from smartmining.errors import SmartMiningError
 from smartmining.settings import Settings
 
@@ -60,20 +62,23 @@ def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str
     spec = settings.transform
     size = spec.get("resize") or spec["size"]
     present = set(manifest["split"])
+    # above the memory budget, the splits stay on disk as uint8 files read per batch (data/stream.py)
+    streaming = split_bytes(manifest, SPLITS_FOR[purpose], size, spec["channels"]) > settings.train.max_memory_gb * 1e9
+    load = disk_split if streaming else load_images_checked
     splits = {}
     for name in SPLITS_FOR[purpose]:
         if name not in present and name == "val":
             continue
-        splits[name] = load_images_checked(manifest, data_dir, name, size=size, channels=spec["channels"],
-                                           skip_bad=settings.train.skip_bad_images)
+        splits[name] = load(manifest, data_dir, name, size=size, channels=spec["channels"],
+                            skip_bad=settings.train.skip_bad_images)
     device = resolve_device(settings.train.device)
-    if device.type == "cuda":  # page-locked memory: batches copy to the GPU asynchronously
+    if device.type == "cuda" and not streaming:  # page-locked memory: batches copy to the GPU asynchronously
         for s in splits.values():
             object.__setattr__(s, "images", s.images.pin_memory())
     record_path = data_dir / "dataset.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     return RunData(
         splits, BatchTransform(spec, train=True), BatchTransform(spec, train=False),
-        notes={"skipped_images": {k: s.skipped for k, s in splits.items()},
+        notes={"streaming": streaming, "skipped_images": {k: s.skipped for k, s in splits.items()},
                "excluded_singleton_classes": record.get("excluded_singleton_classes", [])},
     )

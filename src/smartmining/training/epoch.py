@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from smartmining.losses import training_error
-from smartmining.training.steps import EpochContext, epoch_steps
+from smartmining.training.steps import EpochContext
 
 if TYPE_CHECKING:
     from smartmining.training.trainer import Trainer
@@ -87,8 +87,7 @@ def run_epoch(trainer: Trainer, epoch: int) -> tuple[dict[str, Any], np.ndarray 
     log = EpochLog(epoch, trainer.optimizer.param_groups[0]["lr"])
     ctx = EpochContext(epoch, trainer.data.train_labels, trainer.anchor_pool, trainer.n_triplets, s.batch_triplets,
                        trainer.rng, trainer.embed_train, trainer.device)
-    plan = epoch_steps(ctx, trainer.miner, trainer.kappa, s.mined_fraction, s.warmup_epochs,
-                       (s.semihard_classes, s.semihard_per_class))
+    plan = trainer.plan(ctx)  # the miner's steps (several processes: mined once, training/distributed.py)
     trainer.keep_samples(epoch, plan.mined)
     t0 = time.perf_counter()
     trainer.model.train()

@@ -10,6 +10,7 @@ from smartmining import atomic
 from smartmining.datacheck import check_run_data
 from smartmining.runs import ResolvedRun, init_path, resolve
 from smartmining.settings import Settings
+from smartmining.training import distributed
 from smartmining.training.checkpoint import CHECKPOINT_NAME
 from smartmining.training.data import load_run_data, resolve_device
 from smartmining.training.pretrain import pretrain
@@ -21,14 +22,21 @@ def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: 
     """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics."""
     settings = Settings.of(run.profile)
     out = Path(out)
+    # under torchrun (WORLD_SIZE > 1) this process is one rank of the run (training/distributed.py)
+    rank, world = distributed.setup(settings.train.device)
     data = load_run_data(settings, run.dataset, Path(data_dir))
     check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     if restart:
-        (out / CHECKPOINT_NAME).unlink(missing_ok=True)
-    trainer = Trainer(run.method, settings, run.key, seed, data, out, progress=progress,
-                      restart_if_changed=restart_if_changed, init_from=init_from)
-    return trainer.fit()
+        distributed.remove_checkpoint(out / CHECKPOINT_NAME, rank)
+    cls = distributed.DistributedTrainer if world > 1 else Trainer
+    trainer = cls(run.method, settings, run.key, seed, data, out, progress=progress and rank == 0,
+                  restart_if_changed=restart_if_changed, init_from=init_from)
+    try:
+        return trainer.fit()
+    finally:
+        if world > 1:
+            distributed.teardown()
 
 
 def train_named(profile: dict[str, Any], dataset: str, name: str, seed: int, out: Path, data_dir: Path, *,

@@ -52,6 +52,7 @@ class Step:
     select: Callable[[torch.Tensor], Selection]
     # what p and n index, given the batch's embeddings (the batch itself; smart-xbm: batch then memory)
     reference: Callable[[torch.Tensor], torch.Tensor] = _itself
+    triplets: Triplets | None = None  # an offline step's (a, p, n) dataset indices (sent to the other ranks)
 
 
 @dataclass
@@ -61,11 +62,12 @@ class EpochSteps:
     mined: Triplets = field(default_factory=Triplets.empty)
 
 
-def _fixed_selection(trip: Triplets, device: torch.device) -> Step:
+def fixed_step(trip: Triplets, device: torch.device) -> Step:
+    """The step of a batch of triplets fixed before the epoch (an offline miner's)."""
     uniq, inv = np.unique(np.concatenate([trip.anchors, trip.positives, trip.negatives]), return_inverse=True)
     inv_t = torch.as_tensor(inv, device=device).view(3, -1)
     flags = torch.as_tensor(trip.is_random, device=device)
-    return Step(uniq, lambda emb: (inv_t[0], inv_t[1], inv_t[2], flags))
+    return Step(uniq, lambda emb: (inv_t[0], inv_t[1], inv_t[2], flags), triplets=trip)
 
 
 def offline_steps(ctx: EpochContext, miner: OfflineMiner, kappa: KappaSource | None,
@@ -100,7 +102,7 @@ def offline_steps(ctx: EpochContext, miner: OfflineMiner, kappa: KappaSource | N
     plan = plan_epoch(ctx.labels, ctx.anchor_pool, ctx.n_triplets, fraction, ctx.batch_size, ctx.rng,
                       mine if mining else None)
     stats.update(mined_fraction=fraction, n_mined=len(plan.mined))
-    return EpochSteps([_fixed_selection(b, ctx.device) for b in plan.batches], stats, plan.mined)
+    return EpochSteps([fixed_step(b, ctx.device) for b in plan.batches], stats, plan.mined)
 
 
 def online_steps(ctx: EpochContext, miner: OnlineMiner, classes: int, per_class: int) -> EpochSteps:

@@ -34,7 +34,7 @@ from smartmining.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, re
 from smartmining.training.data import RunData, resolve_device
 from smartmining.training.epoch import EPOCH_COLUMNS, run_epoch
 from smartmining.training.resume import check_resumable, same_run
-from smartmining.training.steps import SAMPLES_PER_EPOCH, Selection, Step
+from smartmining.training.steps import SAMPLES_PER_EPOCH, EpochContext, EpochSteps, Selection, Step, epoch_steps
 
 log = logging.getLogger(__name__)
 METRIC_PREFIXES = ("recall@", "nmi", "map@r", "r_precision")
@@ -148,6 +148,12 @@ class Trainer:
         self.optimizer.step()
         return out, is_random
 
+    def plan(self, ctx: EpochContext) -> EpochSteps:
+        """The epoch's steps from the method's miner (overridden by the distributed trainer)."""
+        s = self.settings.train
+        return epoch_steps(ctx, self.miner, self.kappa, s.mined_fraction, s.warmup_epochs,
+                           (s.semihard_classes, s.semihard_per_class))
+
     def random_zero_loss(self) -> float:
         """Share of the fixed probe of random training triplets whose ratio loss is zero (PAPER.md section 10)."""
         ids, inv = np.unique(np.concatenate([self.probe.anchors, self.probe.positives, self.probe.negatives]), return_inverse=True)
@@ -239,7 +245,7 @@ class Trainer:
             self.rows.append(row)
             self.epoch = epoch
             self.write_epochs()
-            save_checkpoint(self.out / CHECKPOINT_NAME, {**self.state(), "started": started})
+            self.checkpoint(started)
             log.info("epoch %d: loss %.4f, train error %.3f, kappa %s, fallbacks %s, val R@1 %.4f, %.1f s", epoch,
                      row["loss"], row["train_error"], f"{row['kappa']:.3g}", row["random_fallbacks"],
                      row.get("val_recall@1", math.nan), row["t_epoch"])
@@ -247,6 +253,9 @@ class Trainer:
             _, emb = self.evaluate_split("test")
             self.write_epochs()  # a pipeline may have removed the outputs before rerunning the job
         return self.write_outputs(emb, started)
+
+    def checkpoint(self, started: str) -> None:
+        save_checkpoint(self.out / CHECKPOINT_NAME, {**self.state(), "started": started})
 
     def write_outputs(self, emb: np.ndarray, started: str) -> dict[str, Any]:
         final = {k: v for k, v in self.rows[-1].items() if k.startswith(METRIC_PREFIXES)}
