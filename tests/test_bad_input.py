@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from smartmining.data import registry
-from smartmining.data.images import LoadedSplit, load_images, load_images_checked
+from smartmining.data.images import LoadedSplit, load_images_checked
 from smartmining.data.imagefolder import scan_imagefolder
 from smartmining.data.manifest import (MANIFEST_COLUMNS, check_split_classes, drop_singleton_classes,
                                        missing_files, read_manifest)
@@ -73,11 +73,11 @@ def test_skip_bad_leaves_corrupt_images_out_and_records_them(damaged) -> None:
         assert np.array_equal(loaded.images[i, 0].numpy(), pixels[name])
 
 
-def test_load_images_keeps_its_two_value_shape_with_skip_bad(damaged) -> None:
+def test_skip_bad_keeps_images_labels_and_paths_aligned(damaged) -> None:
     root, manifest, _ = damaged
     with pytest.warns(UserWarning, match="skipping 2"):
-        images, labels = load_images(manifest, root, "train", size=8, channels=1, skip_bad=True)
-    assert len(images) == len(labels) == 4
+        loaded = load_images_checked(manifest, root, "train", size=8, channels=1, skip_bad=True)
+    assert len(loaded.images) == len(loaded.labels) == len(loaded.paths) == 4 and len(loaded.skipped) == 2
 
 
 def test_skipping_that_leaves_one_class_is_an_error(damaged) -> None:

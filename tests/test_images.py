@@ -10,7 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from smartmining.data.images import TensorImageDataset, load_images
+from smartmining.data.images import load_images_checked
+
+
+def load_images(*args, **kwargs):
+    loaded = load_images_checked(*args, **kwargs)
+    return loaded.images, loaded.labels
 from smartmining.data.manifest import MANIFEST_COLUMNS
 from smartmining.data.transforms import build_transform
 from smartmining.errors import SmartMiningError
@@ -89,19 +94,6 @@ def test_load_argument_errors(images) -> None:
         load_images(manifest, root, "val", size=16, channels=1)
     with pytest.raises(SmartMiningError, match="channels"):
         load_images(manifest, root, "train", size=16, channels=2)
-
-
-def test_dataset_items(images) -> None:
-    root, manifest, _ = images
-    x, y = load_images(manifest, root, "train", size=16, channels=1)
-    plain = TensorImageDataset(x, y)
-    image, label, index = plain[1]
-    assert len(plain) == 2 and (label, index) == (0, 1)
-    assert image.dtype == torch.float32 and torch.allclose(image, x[1].float() / 255)
-    normalised = TensorImageDataset(x, y, build_transform(GLYPH_SPEC, train=False))
-    assert torch.allclose(normalised[0][0], x[0].float() / 255 * 2 - 1, atol=1e-6)
-    with pytest.raises(SmartMiningError, match="labels"):
-        TensorImageDataset(x, y[:1])
 
 
 def test_glyph_spec_train_and_test() -> None:

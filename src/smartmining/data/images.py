@@ -7,7 +7,6 @@ then runs on tensors, which is much cheaper than decoding PNGs every epoch.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from smartmining.data.decode import DECODE_ERRORS, bad_files_message, read_image
 from smartmining.data.manifest import SPLITS, missing_files, resolve_path
 from smartmining.errors import SmartMiningError
 
-__all__ = ["LoadedSplit", "TensorImageDataset", "load_images", "load_images_checked", "read_image", "resolve_path"]
+__all__ = ["LoadedSplit", "load_images_checked", "read_image", "resolve_path"]
 
 
 @dataclass(frozen=True)
@@ -84,33 +83,3 @@ def load_images_checked(
     images = torch.from_numpy(out if ok.all() else out[kept])
     return LoadedSplit(images, labels, [paths[i] for i in kept], [paths[i] for i in np.flatnonzero(~ok)])
 
-
-def load_images(
-    manifest: pd.DataFrame, root: Path, split: str, *, size: int, channels: int, skip_bad: bool = False
-) -> tuple[torch.Tensor, np.ndarray]:
-    """(images uint8 (N, channels, size, size), labels int64) of one split; see ``load_images_checked``."""
-    loaded = load_images_checked(manifest, root, split, size=size, channels=channels, skip_bad=skip_bad)
-    return loaded.images, loaded.labels
-
-
-class TensorImageDataset(torch.utils.data.Dataset):
-    """(transformed image, label, index) over an in-memory uint8 image tensor."""
-
-    def __init__(self, images: torch.Tensor, labels: np.ndarray,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise SmartMiningError(f"TensorImageDataset: images must be uint8 (N, C, H, W), got "
-                                   f"{images.dtype} {tuple(images.shape)}")
-        if len(labels) != len(images):
-            raise SmartMiningError(f"TensorImageDataset: {len(images)} images but {len(labels)} labels")
-        self.images = images
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        image = self.images[index]
-        image = self.transform(image) if self.transform is not None else image.float() / 255.0
-        return image, int(self.labels[index]), int(index)
