@@ -12,6 +12,9 @@ PACKAGES=(munge mariadb-server slurmdbd slurmctld slurmd slurm-client)
 # The daemons, in start order; `down` stops them in reverse. Name, then the binary its pid must run.
 DAEMONS=(munged:munged mariadb:mariadbd slurmdbd:slurmdbd slurmctld:slurmctld slurmd:slurmd)
 export SLURM_CONF=$STATE/etc/slurm.conf
+# The one path outside $STATE: a link to the config where SLURM looks without SLURM_CONF. The jobstep
+# plugin clears SLURM_* variables (SLURM_CONF too) before the job's `srun`, which must still find it.
+SYSTEM_CONF=/etc/slurm/slurm.conf
 
 log() { printf 'slurm-local: %s\n' "$*" >&2; }
 die() { printf 'slurm-local: error: %s\n' "$*" >&2; exit 1; }
@@ -34,7 +37,7 @@ daemon_pid() {
 # Up and usable: every daemon alive, the controller answering, the node able to run jobs, accounting answering.
 healthy() {
     local d
-    [[ -f $SLURM_CONF ]] || return 1
+    [[ -f $SLURM_CONF && $(readlink "$SYSTEM_CONF") == "$SLURM_CONF" ]] || return 1
     for d in "${DAEMONS[@]}"; do daemon_pid "$d" >/dev/null || return 1; done
     scontrol ping 2>/dev/null | grep -q 'is UP' || return 1
     sinfo -h -N -o '%T' 2>/dev/null | grep -Eq '^(idle|mixed|allocated)' || return 1
