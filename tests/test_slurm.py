@@ -238,7 +238,7 @@ def cluster_run(slurm_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
     interrupted = datetime.now().replace(microsecond=0)
     first.interrupt()
     run_id = re.search(r"SLURM run ID: (\S+)", first.output()).group(1)
-    left = subprocess.run(["squeue", "-h", f"--name={run_id}", "-o", "%i|%V"], env=slurm_env,
+    left = subprocess.run(["squeue", "-h", f"--name={run_id}", "-t", "PENDING,RUNNING", "-o", "%i|%V"], env=slurm_env,
                           capture_output=True, text=True, check=True).stdout.split()
     # what the README says to do about jobs submitted in the moment of the Ctrl-C, which escape it
     subprocess.run(["scancel", f"--name={run_id}"], env=slurm_env, check=True)
