@@ -319,35 +319,37 @@ def test_an_interrupted_snakemake_cancels_its_jobs_and_a_rerun_redoes_no_finishe
 
 @pytest.mark.slurm
 def test_submitted_jobs_carry_the_profiles_resources_account_and_partitions(cluster_run: dict) -> None:
-    project = cluster_run["project"]
     user = yaml.safe_load(readme_user_profile()[1])
-    res = load_params(project / "params.yaml", PROFILE)["resources"]
-    declared = rule_resources(project)
+    asked = {**submitted_resources(cluster_run["first"]), **submitted_resources(cluster_run["second"])}
+    res = load_params(cluster_run["project"] / "params.yaml", PROFILE)["resources"]
     jobs = [j for j in cluster_run["jobs"] if j["State"] == "COMPLETED"]
     assert {rule_of(j) for j in jobs} >= {"prepare", "train", "evaluate", "report"}
     for job in jobs:
-        rule = rule_of(job)
-        want = ({"threads": res["train_threads"], "mem_mb": res["train_mem_mb"], "runtime": res["train_runtime_min"]}
-                if rule == "train" else declared[rule])
+        rule, want = rule_of(job), asked[job["JobIDRaw"]]
+        assert want["rule"] == rule, (job, want)
+        if rule == "train":  # what the training rule asks is the profile's, in params.yaml
+            assert (want["threads"], want["mem_mb"], want["runtime"]) == (
+                res["train_threads"], res["train_mem_mb"], res["train_runtime_min"])
         partition = user.get("set-resources", {}).get(rule, {}).get(
             "slurm_partition", user["default-resources"]["slurm_partition"])
         assert job["Partition"] == partition, job
         assert job["Account"] == user["default-resources"]["slurm_account"], job
         assert job["ReqCPUS"] == str(want["threads"]), job
         assert job["ReqMem"] == f"{want['mem_mb']}M", job
-        h, m = divmod(int(want["runtime"]), 60)
+        h, m = divmod(want["runtime"], 60)
         assert job["Timelimit"] == f"{h:02d}:{m:02d}:00", job
 
 
-def rule_resources(project: Path) -> dict[str, dict[str, int]]:
-    """threads, mem_mb and runtime as the rule files declare them (literal values only)."""
-    found: dict[str, dict[str, int]] = {}
-    for smk in (project / "workflow" / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
-            values = {k: int(v) for k, v in re.findall(r"\b(threads|mem_mb|runtime)\s*[:=]\s*(\d+)", body)}
-            if len(values) == 3:
-                found[name] = values
-    return found
+def submitted_resources(output: str) -> dict[str, dict]:
+    """By SLURM job id: the rule, threads, mem_mb and runtime Snakemake printed for the job it submitted."""
+    jobs: dict[str, dict] = {}
+    for rule, body in re.findall(r"^rule (\w+):\n((?:    .*\n)+)", output, re.M):
+        info = dict(line.strip().split(": ", 1) for line in body.splitlines() if ": " in line)
+        resources = dict(kv.split("=", 1) for kv in info["resources"].split(", "))
+        jobs[info["jobid"]] = {"rule": rule, "threads": int(info.get("threads", 1)),
+                               "mem_mb": int(resources["mem_mb"]), "runtime": int(resources["runtime"])}
+    return {slurm: jobs[job] for job, slurm in
+            re.findall(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", output, re.M)}
 
 
 @pytest.mark.slurm
