@@ -161,14 +161,6 @@ def test_dry_runs_of_the_cpu_and_paper_profiles_list_the_expected_jobs(tmp_path:
         assert counts.get("pretrain", 0) == (len(cfg["datasets"]) if cfg["model"]["init"] == "pretrain" else 0)
 
 
-def test_the_slurm_profile_parses_and_asks_one_gpu_per_training_job(tmp_path: Path) -> None:
-    project = make_project(tmp_path)
-    slurm = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
-    assert slurm["executor"] == "slurm" and slurm["set-resources"]["train"]["gpu"] == 1
-    proc = snakemake(project, "-n", "--workflow-profile", "workflow/profiles/slurm", "all", "--config", "profile=paper")
-    assert "train" in proc.stdout
-
-
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
