@@ -16,7 +16,7 @@ from smartmining.checks import check_int
 from smartmining.errors import SmartMiningError
 from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs, merge_stats
 from smartmining.mining.kappa_scale import KappaScale, steer_on_lists
-from smartmining.mining.lists import grown_lists, list_recall, stacked
+from smartmining.mining.lists import class_mates, grown_lists, list_recall, stacked
 from smartmining.mining.random import ClassBlocks, random_triplets
 from smartmining.neighbours import AUTO, INDEX_KINDS, build_index, resolve_kind, search, train_centroids
 
@@ -153,14 +153,13 @@ def smart_triplets(
 class SmartMiner(OfflineMiner):
     """Smart mining: FAISS index, k-NN lists (k grown where a list holds no positive), Algorithm 1.
 
-    ``index``: flat, hnsw, ivf or auto (flat below AUTO_EXACT_BELOW points, IVF above; ``index_params``
-    then apply to IVF). IVF's centroids are trained on a sample once and reused in later calls until
-    the measured list recall falls ``retrain_drop`` below its value at training. With an approximate
-    index and ``exact_positives``, list positives are exact (mining/lists.py). ``kappa`` may be
-    reassigned between epochs (the adaptive controller does). stats: kappa, k, index (the kind used),
-    index_recall, index_p1_recall, p1_recall, n1_recall (on ``recall_sample`` anchors, mining/lists.py),
-    index_trained, t_build, t_search, t_recall, t_index (their sum), t_select, grown_anchors,
-    max_k_used and the counts of ``smart_triplets``.
+    ``index``: flat, hnsw, ivf or auto (flat below AUTO_EXACT_BELOW points, else IVF, which
+    ``index_params`` then configure). IVF centroids are trained on a sample and reused until the list
+    recall falls ``retrain_drop`` below its value at training. Approximate lists get exact positives
+    if ``exact_positives`` (mining/lists.py). ``kappa`` may be reassigned between epochs. stats: kappa,
+    k, index (kind used), index_recall, index_p1_recall, p1_recall, n1_recall (``recall_sample``
+    anchors), index_trained, t_build, t_search, t_recall, t_index (their sum), t_select,
+    grown_anchors, max_k_used and the counts of ``smart_triplets``.
     """
 
     name = "smart"
@@ -211,11 +210,15 @@ class SmartMiner(OfflineMiner):
         return build_index(embeddings, kind, params), kind, trained
 
     def neighbour_lists(
-        self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray
+        self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
+        mates: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """``grown_lists`` (mining/lists.py) from k up to max_k (at most N - 1); merged when ``build`` says."""
+        """``grown_lists`` (mining/lists.py) from k up to max_k (at most N - 1), merged when ``build`` says."""
         n = len(labels)
-        return grown_lists(index, embeddings, labels, anchors, min(self.k, n - 1), min(self.max_k or n - 1, n - 1), self._merge)
+        if self._merge and mates is None:
+            mates = class_mates(embeddings, labels, anchors)
+        return grown_lists(index, embeddings, labels, anchors, min(self.k, n - 1), min(self.max_k or n - 1, n - 1),
+                           mates if self._merge else None)
 
     def _recall(self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
                 k: int, rng: np.random.Generator) -> dict[str, float]:
@@ -240,12 +243,15 @@ class SmartMiner(OfflineMiner):
         index, kind, trained = self.build(embeddings)
         t_build = time.perf_counter() - t0
 
-        t_search = t_select = 0.0
+        t0 = time.perf_counter()
+        mates = class_mates(embeddings, labels, anchors) if self._merge else None
+        t_search, t_select = time.perf_counter() - t0, 0.0
         parts, stats_parts, order, grown, depth = [], [], [], 0, 1
         for lo in range(0, len(anchors), self.anchors_per_chunk):
             chunk = np.arange(lo, min(lo + self.anchors_per_chunk, len(anchors)))
             t0 = time.perf_counter()
-            groups = self.neighbour_lists(index, embeddings, labels, anchors[chunk])
+            rows = None if mates is None else (mates[0][chunk], mates[1][chunk])
+            groups = self.neighbour_lists(index, embeddings, labels, anchors[chunk], rows)
             t_search += time.perf_counter() - t0
             grown, depth = grown + len(chunk) - len(groups[0][0]), max(depth, len(groups))
             if lo == 0:  # the kappa scale of the data, on the first chunk's lists (a sample at large N)

@@ -8,8 +8,6 @@ centroids) can be trained once on a sample and reused for later embeddings (``tr
 
 from __future__ import annotations
 
-import math
-
 import faiss
 import numpy as np
 
@@ -22,7 +20,8 @@ AUTO_EXACT_BELOW = 50_000
 DEFAULT_PARAMS: dict[str, dict[str, int]] = {
     "flat": {},
     "hnsw": {"M": 32, "efConstruction": 40, "efSearch": 64},  # FAISS searches with ef = max(efSearch, k)
-    # nlist 0 = about 4 sqrt(N); k-means on train_per_list * nlist sampled points, train_iters iterations.
+    # nlist 0 = N / 256 (lists of about 256 points: a query's cost does not grow with N); k-means on
+    # train_per_list * nlist sampled points, train_iters iterations.
     "ivf": {"nprobe": 8, "nlist": 0, "train_per_list": 32, "train_iters": 10},
 }
 
@@ -59,7 +58,7 @@ def train_centroids(embeddings: np.ndarray, params: dict | None = None, seed: in
     x = _matrix(embeddings)
     settings = index_settings("ivf", params)
     n, d = x.shape
-    nlist = int(settings["nlist"] or max(1, min(n, round(4 * math.sqrt(n)))))
+    nlist = int(settings["nlist"] or max(1, round(n / 256)))
     sample_size = min(n, max(nlist, int(settings["train_per_list"]) * nlist))
     sample = x if sample_size == n else x[np.random.default_rng(seed).choice(n, sample_size, replace=False)]
     kmeans = faiss.Kmeans(d, nlist, niter=int(settings["train_iters"]), seed=int(seed), verbose=False,
