@@ -103,7 +103,8 @@ def test_exact_positives_off_leaves_the_bare_index_lists():
     on.mine(x, labels, anchors, np.random.default_rng(0))
     off.mine(x, labels, anchors, np.random.default_rng(0))
     assert on.stats["p1_recall"] == 1.0
-    assert off.stats["p1_recall"] == off.stats["index_p1_recall"] < 1.0
+    # Without: the lists' p1 is the bare index's, except where growing k (no positive listed) found it.
+    assert off.stats["index_p1_recall"] <= off.stats["p1_recall"] < 1.0
 
 
 def test_auto_miner_is_exact_at_small_n():

@@ -158,12 +158,11 @@ class SmartMiner(OfflineMiner):
     recall falls ``retrain_drop`` below its value at training. Approximate lists get exact positives
     if ``exact_positives`` (mining/lists.py). ``kappa`` may be reassigned between epochs. stats: kappa,
     k, index (kind used), index_recall, index_p1_recall, p1_recall, n1_recall (``recall_sample``
-    anchors), index_trained, t_build, t_search, t_recall, t_index (their sum), t_select,
+    anchors), index_trained, t_build (incl. t_train), t_search, t_recall, t_index (their sum), t_select,
     grown_anchors, max_k_used and the counts of ``smart_triplets``.
     """
 
-    name = "smart"
-    anchors_per_chunk = 65_536  # lists held at once: bounds memory at any N
+    name, anchors_per_chunk = "smart", 65_536  # anchors' lists held at once: bounds memory at any N
 
     def __init__(
         self,
@@ -191,8 +190,7 @@ class SmartMiner(OfflineMiner):
         self.exact_positives = bool(exact_positives)
         self.retrain_drop = float(retrain_drop)
         self._centroids: np.ndarray | None = None
-        self._trained_recall = float("nan")
-        self._merge = False
+        self._trained_recall, self._merge, self._t_train = float("nan"), False, 0.0
         self.on_scale: Callable[[KappaScale], float] | None = None  # chooses kappa from the data's scale
         self.scale_share = 0.5  # kappa_hi leaves this share of anchors a qualifying negative
 
@@ -201,11 +199,12 @@ class SmartMiner(OfflineMiner):
         kind = resolve_kind(self.index, len(embeddings))
         params = self.index_params if kind in (self.index, "ivf") else None
         self._merge = kind != "flat" and self.exact_positives
-        trained = False
+        trained, self._t_train = False, 0.0
         if kind == "ivf":
-            stale = self._centroids is None or self._centroids.shape[1] != embeddings.shape[1]
-            if stale:
+            if self._centroids is None or self._centroids.shape[1] != embeddings.shape[1]:
+                t0 = time.perf_counter()
                 self._centroids, self._trained_recall, trained = train_centroids(embeddings, params), float("nan"), True
+                self._t_train = time.perf_counter() - t0
             return build_index(embeddings, kind, params, centroids=self._centroids), kind, trained
         return build_index(embeddings, kind, params), kind, trained
 
@@ -290,6 +289,7 @@ class SmartMiner(OfflineMiner):
             "grown_anchors": float(grown),
             "index_trained": float(trained),
             "t_build": t_build,
+            "t_train": self._t_train,
             "t_search": t_search,
             "t_recall": t_recall,
             "t_index": t_build + t_search + t_recall,

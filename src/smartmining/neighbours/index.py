@@ -17,12 +17,13 @@ INDEX_KINDS = ("flat", "hnsw", "ivf")
 AUTO = "auto"
 # Below this many points exact search is about as fast as IVF and has recall 1 (bench_mining.py).
 AUTO_EXACT_BELOW = 50_000
+_FLAT_QUANTIZER_UP_TO = 1024  # more IVF lists than this: an HNSW graph finds a point's nearest lists
 DEFAULT_PARAMS: dict[str, dict[str, int]] = {
     "flat": {},
     "hnsw": {"M": 32, "efConstruction": 40, "efSearch": 64},  # FAISS searches with ef = max(efSearch, k)
     # nlist 0 = N / 256 (lists of about 256 points: a query's cost does not grow with N); k-means on
     # train_per_list * nlist sampled points, train_iters iterations.
-    "ivf": {"nprobe": 8, "nlist": 0, "train_per_list": 32, "train_iters": 10},
+    "ivf": {"nprobe": 8, "nlist": 0, "train_per_list": 16, "train_iters": 8},
 }
 
 
@@ -96,7 +97,10 @@ def build_index(
             centroids = train_centroids(x, params)
         if centroids.ndim != 2 or centroids.shape[1] != d:
             raise SmartMiningError(f"centroids must have shape (nlist, {d}), got {centroids.shape}")
-        quantizer = faiss.IndexFlatL2(d)
+        # A graph over the centroids: assigning N points and the queries costs log(nlist), not nlist.
+        quantizer = faiss.IndexHNSWFlat(d, 32) if len(centroids) > _FLAT_QUANTIZER_UP_TO else faiss.IndexFlatL2(d)
+        if len(centroids) > _FLAT_QUANTIZER_UP_TO:
+            quantizer.hnsw.efSearch = max(64, 4 * int(settings["nprobe"]))
         quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
         index = faiss.IndexIVFFlat(quantizer, d, len(centroids))
         index.is_trained = True  # the Python wrapper keeps ``quantizer`` alive with the index
