@@ -13,6 +13,7 @@ load average when the report started) and the date, since the timings depend on 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import subprocess
@@ -179,6 +180,8 @@ def mining_section(data: dict[str, Any]) -> list[str]:
     return [
         "## Mining: smart mining against exhaustive hard mining",
         "",
+        *([f"Measured {data['measured']} on this machine (2 cores, shared with other jobs: see the load column).", ""]
+          if "measured" in data else []),
         f"One mining call (`benchmarks/bench_mining.py`) over N clustered synthetic embeddings (d = 64, N/40 "
         f"classes, k = {a['k']}, kappa = {a['kappa']}), each cell in a fresh process; '~' marks a time "
         "extrapolated from the previous size because running it would exceed the budget. 'anchors queried': "
@@ -266,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         data, _ = load(args.source)
         if args.update not in data:
             raise SystemExit(f"--from {args.source}: no {args.update}.json there")
+        written = (args.source / f"{args.update}.json").stat().st_mtime
+        data[args.update].setdefault("measured", datetime.datetime.fromtimestamp(written).astimezone().isoformat(timespec="seconds"))
         write_text(args.out, replace_section(args.out.read_text(), SECTIONS[args.update](data[args.update])))
         print(f"updated the {args.update} section of {args.out}")
         return
