@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="skip and extrapolate cells predicted longer (s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--add-to", default=None, help="an earlier --json output whose rows this run completes")
     parser.add_argument("--plot", default=None, help="also draw time against N on log-log axes here (.png)")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -198,6 +199,13 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(previous)
             print(f"  {method:11s} N={n:>7,d} {previous['seconds']:8.2f} s", file=sys.stderr, flush=True)
 
+    if args.add_to:  # complete an earlier run's table: this run's cells replace its cells of the same (method, N)
+        earlier = json.loads(Path(args.add_to).read_text())["rows"]
+        done = {(r["method"], r["N"]) for r in rows}
+        methods = list(dict.fromkeys([r["method"] for r in earlier] + methods))
+        rows = sorted([r for r in earlier if (r["method"], r["N"]) not in done] + rows,
+                      key=lambda r: (methods.index(r["method"]), r["N"]))
+        sizes = sorted({r["N"] for r in rows})
     header = (f"{'method':15s} {'N':>9s} {'anchors':>9s} {'time s':>9s} {'runs':>4s} {'build':>6s} {'search':>7s} "
               f"{'select':>6s} {'recall':>6s} {'list':>5s} {'p1':>5s} {'n1':>5s} {'RSS MiB':>8s} {'load':>4s}")
     print(header)
