@@ -88,7 +88,7 @@ def test_ivf_miner_reuses_centroids_reports_recalls_and_retrains_after_a_drop():
     assert first["index_p1_recall"] <= 1.0 and 0.0 < first["index_recall"] < 1.0
     miner.mine(x, labels, anchors, np.random.default_rng(0))
     assert miner.stats["index_trained"] == 0.0 and miner.stats["index_recall"] == first["index_recall"]
-    miner._trained_recall = 1.0 + miner.retrain_drop + 0.01  # as if the recall had fallen since training
+    miner._index.trained_recall = 1.0 + miner._index.retrain_drop + 0.01  # as if the recall had fallen since training
     miner.mine(x, labels, anchors, np.random.default_rng(0))
     miner.mine(x, labels, anchors, np.random.default_rng(0))
     assert miner.stats["index_trained"] == 1.0

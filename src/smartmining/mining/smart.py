@@ -18,7 +18,7 @@ from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs
 from smartmining.mining.kappa_scale import KappaScale, steer_on_lists
 from smartmining.mining.lists import class_mates, grown_lists, list_recall, stacked
 from smartmining.mining.random import ClassBlocks, random_triplets
-from smartmining.neighbours import AUTO, INDEX_KINDS, build_index, resolve_kind, search, train_centroids
+from smartmining.neighbours import ReusedIndex, search
 
 _REJECTION_ROUNDS = 32
 
@@ -176,37 +176,21 @@ class SmartMiner(OfflineMiner):
         retrain_drop: float = 0.05,
     ) -> None:
         super().__init__()
-        if index not in (*INDEX_KINDS, AUTO):
-            raise SmartMiningError(f"index must be one of {(*INDEX_KINDS, AUTO)}, got {index!r}")
+        self._index = ReusedIndex(index, index_params, retrain_drop)  # checks the kind
         check_int("k", k, 1), check_int("recall_sample", recall_sample, 0)
         if max_k is not None:
             check_int("max_k", max_k, k)
-        self.kappa = float(kappa)
-        self.k = int(k)
-        self.index = index
-        self.index_params = index_params
-        self.recall_sample = int(recall_sample)
-        self.max_k = max_k
-        self.exact_positives = bool(exact_positives)
-        self.retrain_drop = float(retrain_drop)
-        self._centroids: np.ndarray | None = None
-        self._trained_recall, self._merge, self._t_train = float("nan"), False, 0.0
+        self.kappa, self.k, self.index, self.index_params = float(kappa), int(k), index, index_params
+        self.recall_sample, self.max_k = int(recall_sample), max_k
+        self.exact_positives, self._merge = bool(exact_positives), False
         self.on_scale: Callable[[KappaScale], float] | None = None  # chooses kappa from the data's scale
         self.scale_share = 0.5  # kappa_hi leaves this share of anchors a qualifying negative
 
-    def build(self, embeddings: np.ndarray) -> tuple[object, str, bool]:
-        """(index, kind used, whether IVF centroids were trained in this call)."""
-        kind = resolve_kind(self.index, len(embeddings))
-        params = self.index_params if kind in (self.index, "ivf") else None
+    def build(self, embeddings: np.ndarray) -> tuple[object, str, float | None]:
+        """(index, kind built, seconds spent training IVF centroids or None: reused or not IVF)."""
+        index, kind, t_train = self._index.build(embeddings)
         self._merge = kind != "flat" and self.exact_positives
-        trained, self._t_train = False, 0.0
-        if kind == "ivf":
-            if self._centroids is None or self._centroids.shape[1] != embeddings.shape[1]:
-                t0 = time.perf_counter()
-                self._centroids, self._trained_recall, trained = train_centroids(embeddings, params), float("nan"), True
-                self._t_train = time.perf_counter() - t0
-            return build_index(embeddings, kind, params, centroids=self._centroids), kind, trained
-        return build_index(embeddings, kind, params), kind, trained
+        return index, kind, t_train
 
     def neighbour_lists(
         self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
@@ -239,7 +223,7 @@ class SmartMiner(OfflineMiner):
             self.stats = {"kappa": self.kappa, "n_triplets": 0.0, "random_fallbacks": 0.0, "index": self.index}
             return Triplets.empty()
         t0 = time.perf_counter()
-        index, kind, trained = self.build(embeddings)
+        index, kind, t_train = self.build(embeddings)
         t_build = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -275,10 +259,7 @@ class SmartMiner(OfflineMiner):
         recall = self._recall(index, embeddings, labels, anchors, k, rng)
         t_recall = time.perf_counter() - t0
         if kind == "ivf":  # retrain the centroids next call once the lists drift from what training gave
-            if trained or np.isnan(self._trained_recall):
-                self._trained_recall = recall["index_recall"]
-            elif recall["index_recall"] < self._trained_recall - self.retrain_drop:
-                self._centroids = None
+            self._index.observe(recall["index_recall"], t_train is not None)
         self.stats = {
             **merge_stats(stats_parts),
             **recall,
@@ -287,9 +268,9 @@ class SmartMiner(OfflineMiner):
             "k": float(k),
             "max_k_used": float(min(k * 2 ** (depth - 1), min(self.max_k or n - 1, n - 1))),
             "grown_anchors": float(grown),
-            "index_trained": float(trained),
+            "index_trained": float(t_train is not None),
             "t_build": t_build,
-            "t_train": self._t_train,
+            "t_train": t_train or 0.0,
             "t_search": t_search,
             "t_recall": t_recall,
             "t_index": t_build + t_search + t_recall,

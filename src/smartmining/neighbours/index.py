@@ -8,6 +8,8 @@ centroids) can be trained once on a sample and reused for later embeddings (``tr
 
 from __future__ import annotations
 
+import time
+
 import faiss
 import numpy as np
 
@@ -123,3 +125,38 @@ def index_recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
         raise SmartMiningError("index_recall needs at least one query row")
     hits = [len(np.intersect1d(a[a >= 0], e[e >= 0])) / max(1, int((e >= 0).sum())) for a, e in zip(approx_idx, exact_idx)]
     return float(np.mean(hits))
+
+
+class ReusedIndex:
+    """Builds a fresh index per call (``kind`` may be auto), reusing trained IVF centroids across calls.
+
+    The centroids are retrained once ``observe`` reports a list recall ``retrain_drop`` below the
+    recall measured when they were trained (the embedding has drifted away from them).
+    """
+
+    def __init__(self, kind: str, params: dict | None = None, retrain_drop: float = 0.05) -> None:
+        if kind != AUTO and kind not in INDEX_KINDS:
+            raise SmartMiningError(f"index must be one of {(*INDEX_KINDS, AUTO)}, got {kind!r}")
+        self.kind, self.params, self.retrain_drop = kind, params, float(retrain_drop)
+        self.centroids: np.ndarray | None = None
+        self.trained_recall = float("nan")
+
+    def build(self, embeddings: np.ndarray) -> tuple[faiss.Index, str, float | None]:
+        """(index, the kind built, seconds spent training centroids or None when they were reused)."""
+        kind = resolve_kind(self.kind, len(embeddings))
+        params = self.params if kind in (self.kind, "ivf") else None  # auto: the parameters are IVF's
+        if kind != "ivf":
+            return build_index(embeddings, kind, params), kind, None
+        t_train = None
+        if self.centroids is None or self.centroids.shape[1] != embeddings.shape[1]:
+            t0 = time.perf_counter()
+            self.centroids, self.trained_recall = train_centroids(embeddings, params), float("nan")
+            t_train = time.perf_counter() - t0
+        return build_index(embeddings, kind, params, centroids=self.centroids), kind, t_train
+
+    def observe(self, recall: float, trained: bool) -> None:
+        """The list recall measured with the index just built: the reference when trained, else a check."""
+        if trained or np.isnan(self.trained_recall):
+            self.trained_recall = recall
+        elif recall < self.trained_recall - self.retrain_drop:
+            self.centroids = None
