@@ -16,7 +16,8 @@ Growth exponents are log-log slopes between the smallest and largest size at or 
 two sizes in --quick), and least-squares fits over all measured sizes.
 
 Methods: hard, smart-flat, smart-hnsw, smart-ivf, smart-auto (exact below AUTO_EXACT_BELOW points, IVF
-with exact positives above). "METHOD@F" queries only round(F * N) anchors (the trainer mines
+with exact positives above; "+warm": timed after an untimed first call, so IVF's centroids are reused as
+in the trainer's later epochs). "METHOD@F" queries only round(F * N) anchors (the trainer mines
 round(mined_fraction * triplets_per_epoch) anchors an epoch, often half of N): the table says how
 many anchors each row searched. Per cell: the index build (IVF: k-means on a sample, then adding the
 points), the list search (incl. growth and the exact class-mates), the selection (Algorithm 1) and the
@@ -91,7 +92,7 @@ def split_method(method: str) -> tuple[str, float]:
 def make_miner(method: str, args: argparse.Namespace):
     if method == "hard":
         return HardMiner(chunk_size=1024)
-    kind = method.split("-", 1)[1]
+    kind = method.split("-", 1)[1].removesuffix("+warm")
     return SmartMiner(kappa=args.kappa, k=args.k, index=kind, recall_sample=args.recall_sample)
 
 
@@ -103,8 +104,13 @@ def measure_cell(method: str, n: int, args: argparse.Namespace) -> dict:
     anchors = anchors[np.random.default_rng(args.seed).permutation(len(anchors))[: round(share * n)]]
     miner = make_miner(name, args)
     times, peaks, phases = [], [], {key: [] for key in PHASES}
-    while True:  # a fresh miner each run: IVF's centroids are trained in every measured call
+    warm, cold = name.endswith("+warm"), {}
+    if warm:  # the trainer's later epochs: IVF centroids trained by an earlier call are reused
         miner = make_miner(name, args)
+        cold_seconds, _ = measure(lambda: miner.mine(x, labels, anchors, np.random.default_rng(args.seed + 1)))
+        cold = {"cold_seconds": cold_seconds, "cold_t_build": miner.stats.get("t_build", float("nan"))}
+    while True:  # else a fresh miner each run: IVF's centroids are trained in every measured call
+        miner = miner if warm else make_miner(name, args)
         seconds, peak = measure(lambda: miner.mine(x, labels, anchors, np.random.default_rng(args.seed)))
         times.append(seconds)
         peaks.append(peak)
@@ -124,6 +130,7 @@ def measure_cell(method: str, n: int, args: argparse.Namespace) -> dict:
         "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load": load,
         **{key: statistics.median(values) for key, values in phases.items()},
+        **cold,
         "recall": stats.get("index_recall", float("nan")),
         "p1_recall": stats.get("p1_recall", float("nan")),
         "index_p1_recall": stats.get("index_p1_recall", float("nan")),
@@ -187,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         previous = None
         for n in sizes:
             if previous is not None:
-                predicted = previous["seconds"] * (n / previous["N"]) ** EXPECTED_EXPONENT[split_method(method)[0]]
+                predicted = previous["seconds"] * (n / previous["N"]) ** EXPECTED_EXPONENT[split_method(method)[0].removesuffix("+warm")]
                 if predicted > args.budget:
                     row = {**previous, "N": n, "seconds": predicted, "runs": 0, "extrapolated": True,
                            "anchors": round(split_method(method)[1] * n)}
@@ -214,18 +221,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['method']:15s} {r['N']:>9,d} {r['anchors']:>9,d} {mark}{r['seconds']:8.2f} {r['runs']:>4d} "
               f"{r['t_build']:6.2f} {r['t_search']:7.2f} {r['t_select']:6.2f} {r['t_recall']:6.2f} {r['recall']:5.3f} "
               f"{r['p1_recall']:5.3f} {r['n1_recall']:5.3f} {r['rss_peak_mib']:8.0f} {r['load']:4.1f}")
-    big = [n for n in sizes if n >= 20_000] or sizes
-    lo, hi = (sizes[-2], sizes[-1]) if len(big) < 2 else (big[0], big[-1])
-    print(f"\ngrowth exponent (log-log slope of time, N = {lo:,} -> {hi:,}; ~ = uses extrapolated cells):")
-    for method in methods:
-        value, approx = slope([r for r in rows if r["method"] == method], lo, hi)
-        fitted = fitted_exponent([r for r in rows if r["method"] == method])
-        print(f"  {method:15s} {'~' if approx else ' '}{value:.2f}   (least squares over measured sizes: {fitted:.2f})")
-    by = {(r["method"], r["N"]): r for r in rows}
-    for n in sizes:
-        if ("hard", n) in by and ("smart-hnsw", n) in by:
-            ratio = by["hard", n]["seconds"] / by["smart-hnsw", n]["seconds"]
-            print(f"  N = {n:>7,d}: exhaustive hard / smart-hnsw = {ratio:.1f}x")
+    if len(sizes) >= 2:
+        big = [n for n in sizes if n >= 20_000] or sizes
+        lo, hi = (sizes[-2], sizes[-1]) if len(big) < 2 else (big[0], big[-1])
+        print(f"\ngrowth exponent (log-log slope of time, N = {lo:,} -> {hi:,}; ~ = uses extrapolated cells):")
+        for method in methods:
+            value, approx = slope([r for r in rows if r["method"] == method], lo, hi)
+            fitted = fitted_exponent([r for r in rows if r["method"] == method])
+            print(f"  {method:15s} {'~' if approx else ' '}{value:.2f}   (least squares over measured sizes: {fitted:.2f})")
+        by = {(r["method"], r["N"]): r for r in rows}
+        for n in sizes:
+            if ("hard", n) in by and ("smart-hnsw", n) in by:
+                ratio = by["hard", n]["seconds"] / by["smart-hnsw", n]["seconds"]
+                print(f"  N = {n:>7,d}: exhaustive hard / smart-hnsw = {ratio:.1f}x")
     if args.json:
         write_json(args.json, {"args": vars(args), "rows": rows, "load_average_end": list(os.getloadavg())})
     if args.plot:
