@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = sorted([r for r in earlier if (r["method"], r["N"]) not in done] + rows,
                       key=lambda r: (methods.index(r["method"]), r["N"]))
         sizes = sorted({r["N"] for r in rows})
+    if args.json:
+        write_json(args.json, {"args": vars(args), "rows": rows, "load_average_end": list(os.getloadavg())})
     header = (f"{'method':15s} {'N':>9s} {'anchors':>9s} {'time s':>9s} {'runs':>4s} {'build':>6s} {'search':>7s} "
               f"{'select':>6s} {'recall':>6s} {'list':>5s} {'p1':>5s} {'n1':>5s} {'RSS MiB':>8s} {'load':>4s}")
     print(header)
@@ -226,7 +228,10 @@ def main(argv: list[str] | None = None) -> None:
         lo, hi = (sizes[-2], sizes[-1]) if len(big) < 2 else (big[0], big[-1])
         print(f"\ngrowth exponent (log-log slope of time, N = {lo:,} -> {hi:,}; ~ = uses extrapolated cells):")
         for method in methods:
-            value, approx = slope([r for r in rows if r["method"] == method], lo, hi)
+            mine = [r for r in rows if r["method"] == method]
+            if not {lo, hi} <= {r["N"] for r in mine}:
+                continue
+            value, approx = slope(mine, lo, hi)
             fitted = fitted_exponent([r for r in rows if r["method"] == method])
             print(f"  {method:15s} {'~' if approx else ' '}{value:.2f}   (least squares over measured sizes: {fitted:.2f})")
         by = {(r["method"], r["N"]): r for r in rows}
@@ -234,8 +239,6 @@ def main(argv: list[str] | None = None) -> None:
             if ("hard", n) in by and ("smart-hnsw", n) in by:
                 ratio = by["hard", n]["seconds"] / by["smart-hnsw", n]["seconds"]
                 print(f"  N = {n:>7,d}: exhaustive hard / smart-hnsw = {ratio:.1f}x")
-    if args.json:
-        write_json(args.json, {"args": vars(args), "rows": rows, "load_average_end": list(os.getloadavg())})
     if args.plot:
         plot_growth(rows, methods, args.plot)
 
