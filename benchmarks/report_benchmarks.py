@@ -267,14 +267,14 @@ def replace_section(markdown: str, section: list[str]) -> str:
     """``markdown`` with the "## " section whose heading is ``section[0]``'s first words replaced (or appended)."""
     key = section[0].split(":")[0]
     parts = markdown.rstrip("\n").split("\n## ")
-    new = "\n".join(section)[3:]
+    new = "\n".join(section)[3:] + "\n"  # a blank line before the next section
     for i, part in enumerate(parts[1:], 1):
         if ("## " + part).split(":")[0] == key:
             parts[i] = new
             break
     else:
         parts.append(new)
-    return "\n## ".join(parts) + "\n"
+    return "\n## ".join(parts).rstrip("\n") + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
