@@ -22,33 +22,40 @@ from smartmining.neighbours import index_recall, search
 
 # Classes larger than this keep the index's positives (their exact distances would cost size^2 d).
 MAX_EXACT_CLASS = 4096
-_MATE_ROWS = 4096  # anchors whose class-mates are gathered at a time (rows x size x d floats)
+_GRAM_FLOATS = 1 << 22  # Gram matrix entries (float64) held at once
 
 
 def class_mates(embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each anchor's class-mates (not itself), nearest first: (ids (m, s), squared distances (m, s)).
 
     s = the largest class among the anchors' minus one; rows are padded with id -1, distance inf. Rows
-    of anchors in classes over MAX_EXACT_CLASS points are all padding.
+    of anchors in classes over MAX_EXACT_CLASS points are all padding. Distances are computed in
+    float64, one batched Gram matrix per class (classes of one size together).
     """
     blocks = ClassBlocks(labels)
-    size = np.where(blocks.size[anchors] <= MAX_EXACT_CLASS, blocks.size[anchors], 0)
-    width = max(1, int(size.max(initial=0)))
-    cols = np.arange(width)
+    size, first = blocks.size[anchors], blocks.start[anchors]
+    exact = (size <= MAX_EXACT_CLASS) & (size >= 2)
+    width = max(1, int(size[exact].max(initial=2)) - 1)
     ids = np.full((len(anchors), width), -1, dtype=np.int64)
     sq = np.full((len(anchors), width), np.inf, dtype=np.float32)
-    for lo in range(0, len(anchors), _MATE_ROWS):
-        rows = slice(lo, lo + _MATE_ROWS)
-        a, inside = anchors[rows], cols < size[rows, None]
-        members = np.where(inside, blocks.order[np.minimum(blocks.start[a][:, None] + cols, len(labels) - 1)], -1)
-        valid = inside & (members != a[:, None])
-        diff = embeddings[np.where(valid, members, 0)] - embeddings[a][:, None, :]
-        dist = np.where(valid, np.einsum("msd,msd->ms", diff, diff), np.inf).astype(np.float32)
-        order = np.argsort(dist, axis=1, kind="stable")
-        sq[rows] = np.take_along_axis(dist, order, axis=1)
-        ids[rows] = np.where(np.isfinite(sq[rows]), np.take_along_axis(members, order, axis=1), -1)
-    keep = max(1, int(np.isfinite(sq).sum(1).max(initial=0)))
-    return ids[:, :keep], sq[:, :keep]
+    for s in np.unique(size[exact]):
+        rows_s = np.flatnonzero(exact & (size == s))
+        starts = np.unique(first[rows_s])
+        for lo in range(0, len(starts), max(1, _GRAM_FLOATS // (s * s))):
+            cls_starts = starts[lo : lo + max(1, _GRAM_FLOATS // (s * s))]
+            rows = rows_s[np.isin(first[rows_s], cls_starts)]
+            members = blocks.order[cls_starts[:, None] + np.arange(s)]  # (classes, s)
+            xm = embeddings[members].astype(np.float64)
+            gram = xm @ xm.transpose(0, 2, 1)
+            norms = np.einsum("css->cs", gram)
+            c = np.searchsorted(cls_starts, first[rows])
+            j = blocks.position[anchors[rows]] - first[rows]  # each anchor's column in its class
+            dist = np.maximum(norms[c, j][:, None] + norms[c] - 2 * gram[c, j], 0.0)
+            dist[np.arange(len(rows)), j] = np.inf  # the anchor itself
+            order = np.argsort(dist, axis=1, kind="stable")[:, : s - 1]
+            sq[rows, : s - 1] = np.take_along_axis(dist, order, axis=1)
+            ids[rows, : s - 1] = np.take_along_axis(members[c], order, axis=1)
+    return ids, sq
 
 
 def merge_positives(
@@ -66,9 +73,9 @@ def merge_positives(
     take = exact_rows[:, None] & (mate_ids >= 0) & (mate_sq <= radius[:, None])
     all_ids = np.concatenate([ids, np.where(take, mate_ids, -1)], axis=1)
     all_sq = np.concatenate([sq, np.where(take, mate_sq, np.float32(np.inf))], axis=1)
-    order = np.lexsort((all_ids, all_sq), axis=-1)  # (distance, id); padding (inf) last
+    # Two sorted runs per row: a stable sort merges them in linear time; padding (inf) goes last.
+    order = np.argsort(all_sq, axis=1, kind="stable")
     all_ids, all_sq = np.take_along_axis(all_ids, order, axis=1), np.take_along_axis(all_sq, order, axis=1)
-    all_ids = np.where(np.isfinite(all_sq), all_ids, -1)  # padding ids (-1) may have sorted before others
     width = max(1, int((all_ids >= 0).sum(1).max(initial=0)))
     return all_ids[:, :width], all_sq[:, :width]
 
@@ -124,14 +131,14 @@ def list_recall(
 
 
 def grown_lists(
-    index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, k: int, cap: int, merge: bool
+    index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray, k: int, cap: int,
+    mates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Groups of (anchor positions, ids, squared distances), one per list length k, 2k, 4k, ...
 
     An anchor moves to the next group while its list holds no positive and k is below ``cap``.
-    With ``merge`` the lists' positives are the exact class-mates (module note).
+    With ``mates`` (``class_mates`` of ``anchors``) the lists' positives are the exact class-mates.
     """
-    mates = class_mates(embeddings, labels, anchors) if merge else None
     todo = np.arange(len(anchors))
     groups = []
     while todo.size:

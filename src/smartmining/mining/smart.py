@@ -16,9 +16,9 @@ from smartmining.checks import check_int
 from smartmining.errors import SmartMiningError
 from smartmining.mining.base import OfflineMiner, Triplets, check_offline_inputs, merge_stats
 from smartmining.mining.kappa_scale import KappaScale, steer_on_lists
-from smartmining.mining.lists import grown_lists, list_recall, stacked
+from smartmining.mining.lists import class_mates, grown_lists, list_recall, stacked
 from smartmining.mining.random import ClassBlocks, random_triplets
-from smartmining.neighbours import AUTO, INDEX_KINDS, build_index, resolve_kind, search, train_centroids
+from smartmining.neighbours import ReusedIndex, search
 
 _REJECTION_ROUNDS = 32
 
@@ -153,18 +153,16 @@ def smart_triplets(
 class SmartMiner(OfflineMiner):
     """Smart mining: FAISS index, k-NN lists (k grown where a list holds no positive), Algorithm 1.
 
-    ``index``: flat, hnsw, ivf or auto (flat below AUTO_EXACT_BELOW points, IVF above; ``index_params``
-    then apply to IVF). IVF's centroids are trained on a sample once and reused in later calls until
-    the measured list recall falls ``retrain_drop`` below its value at training. With an approximate
-    index and ``exact_positives``, list positives are exact (mining/lists.py). ``kappa`` may be
-    reassigned between epochs (the adaptive controller does). stats: kappa, k, index (the kind used),
-    index_recall, index_p1_recall, p1_recall, n1_recall (on ``recall_sample`` anchors, mining/lists.py),
-    index_trained, t_build, t_search, t_recall, t_index (their sum), t_select, grown_anchors,
-    max_k_used and the counts of ``smart_triplets``.
+    ``index``: flat, hnsw, ivf or auto (flat below AUTO_EXACT_BELOW points, else IVF, which
+    ``index_params`` then configure). IVF centroids are trained on a sample and reused until the list
+    recall falls ``retrain_drop`` below its value at training. Approximate lists get exact positives
+    if ``exact_positives`` (mining/lists.py). ``kappa`` may be reassigned between epochs. stats: kappa,
+    k, index (kind used), index_recall, index_p1_recall, p1_recall, n1_recall (``recall_sample``
+    anchors), index_trained, t_build (incl. t_train), t_search, t_recall, t_index (their sum), t_select,
+    grown_anchors, max_k_used and the counts of ``smart_triplets``.
     """
 
-    name = "smart"
-    anchors_per_chunk = 65_536  # lists held at once: bounds memory at any N
+    name, anchors_per_chunk = "smart", 65_536  # anchors' lists held at once: bounds memory at any N
 
     def __init__(
         self,
@@ -178,22 +176,13 @@ class SmartMiner(OfflineMiner):
         retrain_drop: float = 0.05,
     ) -> None:
         super().__init__()
-        if index not in (*INDEX_KINDS, AUTO):
-            raise SmartMiningError(f"index must be one of {(*INDEX_KINDS, AUTO)}, got {index!r}")
+        self._index = ReusedIndex(index, index_params, retrain_drop)  # checks the kind
         check_int("k", k, 1), check_int("recall_sample", recall_sample, 0)
         if max_k is not None:
             check_int("max_k", max_k, k)
-        self.kappa = float(kappa)
-        self.k = int(k)
-        self.index = index
-        self.index_params = index_params
-        self.recall_sample = int(recall_sample)
-        self.max_k = max_k
-        self.exact_positives = bool(exact_positives)
-        self.retrain_drop = float(retrain_drop)
-        self._centroids: np.ndarray | None = None
-        self._trained_recall = float("nan")
-        self._merge = False
+        self.kappa, self.k, self.index, self.index_params = float(kappa), int(k), index, index_params
+        self.recall_sample, self.max_k = int(recall_sample), max_k
+        self.exact_positives, self._merge = bool(exact_positives), False
         self.on_scale: Callable[[KappaScale], float] | None = None  # chooses kappa from the data's scale
         self.scale_share = 0.5  # kappa_hi leaves this share of anchors a qualifying negative
 
@@ -202,25 +191,22 @@ class SmartMiner(OfflineMiner):
             raise SmartMiningError(f"mining.k = {self.k} must be smaller than the {n_points} training images; "
                                    f"set it to at most {n_points - 1}")
 
-    def build(self, embeddings: np.ndarray) -> tuple[object, str, bool]:
-        """(index, kind used, whether IVF centroids were trained in this call)."""
-        kind = resolve_kind(self.index, len(embeddings))
-        params = self.index_params if kind in (self.index, "ivf") else None
+    def build(self, embeddings: np.ndarray) -> tuple[object, str, float | None]:
+        """(index, kind built, seconds spent training IVF centroids or None: reused or not IVF)."""
+        index, kind, t_train = self._index.build(embeddings)
         self._merge = kind != "flat" and self.exact_positives
-        trained = False
-        if kind == "ivf":
-            stale = self._centroids is None or self._centroids.shape[1] != embeddings.shape[1]
-            if stale:
-                self._centroids, self._trained_recall, trained = train_centroids(embeddings, params), float("nan"), True
-            return build_index(embeddings, kind, params, centroids=self._centroids), kind, trained
-        return build_index(embeddings, kind, params), kind, trained
+        return index, kind, t_train
 
     def neighbour_lists(
-        self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray
+        self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
+        mates: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """``grown_lists`` (mining/lists.py) from k up to max_k (at most N - 1); merged when ``build`` says."""
+        """``grown_lists`` (mining/lists.py) from k up to max_k (at most N - 1), merged when ``build`` says."""
         n = len(labels)
-        return grown_lists(index, embeddings, labels, anchors, min(self.k, n - 1), min(self.max_k or n - 1, n - 1), self._merge)
+        if self._merge and mates is None:
+            mates = class_mates(embeddings, labels, anchors)
+        return grown_lists(index, embeddings, labels, anchors, min(self.k, n - 1), min(self.max_k or n - 1, n - 1),
+                           mates if self._merge else None)
 
     def _recall(self, index: object, embeddings: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
                 k: int, rng: np.random.Generator) -> dict[str, float]:
@@ -242,15 +228,18 @@ class SmartMiner(OfflineMiner):
             self.stats = {"kappa": self.kappa, "n_triplets": 0.0, "random_fallbacks": 0.0, "index": self.index}
             return Triplets.empty()
         t0 = time.perf_counter()
-        index, kind, trained = self.build(embeddings)
+        index, kind, t_train = self.build(embeddings)
         t_build = time.perf_counter() - t0
 
-        t_search = t_select = 0.0
+        t0 = time.perf_counter()
+        mates = class_mates(embeddings, labels, anchors) if self._merge else None
+        t_search, t_select = time.perf_counter() - t0, 0.0
         parts, stats_parts, order, grown, depth = [], [], [], 0, 1
         for lo in range(0, len(anchors), self.anchors_per_chunk):
             chunk = np.arange(lo, min(lo + self.anchors_per_chunk, len(anchors)))
             t0 = time.perf_counter()
-            groups = self.neighbour_lists(index, embeddings, labels, anchors[chunk])
+            rows = None if mates is None else (mates[0][chunk], mates[1][chunk])
+            groups = self.neighbour_lists(index, embeddings, labels, anchors[chunk], rows)
             t_search += time.perf_counter() - t0
             grown, depth = grown + len(chunk) - len(groups[0][0]), max(depth, len(groups))
             if lo == 0:  # the kappa scale of the data, on the first chunk's lists (a sample at large N)
@@ -275,10 +264,7 @@ class SmartMiner(OfflineMiner):
         recall = self._recall(index, embeddings, labels, anchors, k, rng)
         t_recall = time.perf_counter() - t0
         if kind == "ivf":  # retrain the centroids next call once the lists drift from what training gave
-            if trained or np.isnan(self._trained_recall):
-                self._trained_recall = recall["index_recall"]
-            elif recall["index_recall"] < self._trained_recall - self.retrain_drop:
-                self._centroids = None
+            self._index.observe(recall["index_recall"], t_train is not None)
         self.stats = {
             **merge_stats(stats_parts),
             **recall,
@@ -287,8 +273,9 @@ class SmartMiner(OfflineMiner):
             "k": float(k),
             "max_k_used": float(min(k * 2 ** (depth - 1), min(self.max_k or n - 1, n - 1))),
             "grown_anchors": float(grown),
-            "index_trained": float(trained),
+            "index_trained": float(t_train is not None),
             "t_build": t_build,
+            "t_train": t_train or 0.0,
             "t_search": t_search,
             "t_recall": t_recall,
             "t_index": t_build + t_search + t_recall,

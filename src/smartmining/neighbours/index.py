@@ -8,7 +8,7 @@ centroids) can be trained once on a sample and reused for later embeddings (``tr
 
 from __future__ import annotations
 
-import math
+import time
 
 import faiss
 import numpy as np
@@ -17,13 +17,16 @@ from smartmining.errors import SmartMiningError
 
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 AUTO = "auto"
-# Below this many points exact search is about as fast as IVF and has recall 1 (bench_mining.py).
+# Below this many points an exact refresh takes seconds and has recall 1; IVF's lists miss neighbours
+# (list recall 0.6 at 100k) but its refresh grows as N^1.1-1.4 against exact's N^1.7 (bench_mining.py).
 AUTO_EXACT_BELOW = 50_000
+_FLAT_QUANTIZER_UP_TO = 1024  # more IVF lists than this: an HNSW graph finds a point's nearest lists
 DEFAULT_PARAMS: dict[str, dict[str, int]] = {
     "flat": {},
     "hnsw": {"M": 32, "efConstruction": 40, "efSearch": 64},  # FAISS searches with ef = max(efSearch, k)
-    # nlist 0 = about 4 sqrt(N); k-means on train_per_list * nlist sampled points, train_iters iterations.
-    "ivf": {"nprobe": 8, "nlist": 0, "train_per_list": 32, "train_iters": 10},
+    # nlist 0 = N / 256 (lists of about 256 points: a query's cost does not grow with N); k-means on
+    # train_per_list * nlist sampled points, train_iters iterations.
+    "ivf": {"nprobe": 8, "nlist": 0, "train_per_list": 16, "train_iters": 8},
 }
 
 
@@ -59,7 +62,7 @@ def train_centroids(embeddings: np.ndarray, params: dict | None = None, seed: in
     x = _matrix(embeddings)
     settings = index_settings("ivf", params)
     n, d = x.shape
-    nlist = int(settings["nlist"] or max(1, min(n, round(4 * math.sqrt(n)))))
+    nlist = int(settings["nlist"] or max(1, round(n / 256)))
     sample_size = min(n, max(nlist, int(settings["train_per_list"]) * nlist))
     sample = x if sample_size == n else x[np.random.default_rng(seed).choice(n, sample_size, replace=False)]
     kmeans = faiss.Kmeans(d, nlist, niter=int(settings["train_iters"]), seed=int(seed), verbose=False,
@@ -97,7 +100,10 @@ def build_index(
             centroids = train_centroids(x, params)
         if centroids.ndim != 2 or centroids.shape[1] != d:
             raise SmartMiningError(f"centroids must have shape (nlist, {d}), got {centroids.shape}")
-        quantizer = faiss.IndexFlatL2(d)
+        # A graph over the centroids: assigning N points and the queries costs log(nlist), not nlist.
+        quantizer = faiss.IndexHNSWFlat(d, 32) if len(centroids) > _FLAT_QUANTIZER_UP_TO else faiss.IndexFlatL2(d)
+        if len(centroids) > _FLAT_QUANTIZER_UP_TO:
+            quantizer.hnsw.efSearch = max(64, 4 * int(settings["nprobe"]))
         quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
         index = faiss.IndexIVFFlat(quantizer, d, len(centroids))
         index.is_trained = True  # the Python wrapper keeps ``quantizer`` alive with the index
@@ -120,3 +126,38 @@ def index_recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
         raise SmartMiningError("index_recall needs at least one query row")
     hits = [len(np.intersect1d(a[a >= 0], e[e >= 0])) / max(1, int((e >= 0).sum())) for a, e in zip(approx_idx, exact_idx)]
     return float(np.mean(hits))
+
+
+class ReusedIndex:
+    """Builds a fresh index per call (``kind`` may be auto), reusing trained IVF centroids across calls.
+
+    The centroids are retrained once ``observe`` reports a list recall ``retrain_drop`` below the
+    recall measured when they were trained (the embedding has drifted away from them).
+    """
+
+    def __init__(self, kind: str, params: dict | None = None, retrain_drop: float = 0.05) -> None:
+        if kind != AUTO and kind not in INDEX_KINDS:
+            raise SmartMiningError(f"index must be one of {(*INDEX_KINDS, AUTO)}, got {kind!r}")
+        self.kind, self.params, self.retrain_drop = kind, params, float(retrain_drop)
+        self.centroids: np.ndarray | None = None
+        self.trained_recall = float("nan")
+
+    def build(self, embeddings: np.ndarray) -> tuple[faiss.Index, str, float | None]:
+        """(index, the kind built, seconds spent training centroids or None when they were reused)."""
+        kind = resolve_kind(self.kind, len(embeddings))
+        params = self.params if kind in (self.kind, "ivf") else None  # auto: the parameters are IVF's
+        if kind != "ivf":
+            return build_index(embeddings, kind, params), kind, None
+        t_train = None
+        if self.centroids is None or self.centroids.shape[1] != embeddings.shape[1]:
+            t0 = time.perf_counter()
+            self.centroids, self.trained_recall = train_centroids(embeddings, params), float("nan")
+            t_train = time.perf_counter() - t0
+        return build_index(embeddings, kind, params, centroids=self.centroids), kind, t_train
+
+    def observe(self, recall: float, trained: bool) -> None:
+        """The list recall measured with the index just built: the reference when trained, else a check."""
+        if trained or np.isnan(self.trained_recall):
+            self.trained_recall = recall
+        elif recall < self.trained_recall - self.retrain_drop:
+            self.centroids = None
