@@ -7,12 +7,13 @@
 
 It clones this repository's HEAD into a temporary folder (so data/, runs/ and results/ start empty: the
 glyphs are rendered as part of the timing), runs `snakemake all --config profile=P` there with the
-installed package, then runs it again and checks that the rerun did no job.
+clone's package (PYTHONPATH), then runs it again and checks that the rerun did no job.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    # the clone's own package, not the (editable) installed one: edits in this checkout cannot leak in
+    env = {**os.environ, "PYTHONPATH": str(cwd / "src")}
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-4000:]}")
