@@ -277,7 +277,7 @@ def test_the_smoke_profile_runs_through_sbatch_and_matches_a_local_run(cluster_r
     # the logs where the README says: every job's own log under logs/<profile>/
     logs = project / "logs" / PROFILE
     cfg = load_params(project / "params.yaml", PROFILE)
-    from smartmining.pipeline import runs
+    from smartmining.runs import profile_runs as runs
 
     for run in runs(cfg):
         assert (logs / "train" / f"{run.folder}.log").stat().st_size > 0
@@ -298,7 +298,7 @@ def test_a_scancelled_training_job_is_retried_and_resumes_from_its_checkpoint(cl
     wildcards = comment.removeprefix("rule_train_wildcards_")
     assert (project / ".snakemake" / "slurm_logs" / "rule_train" / wildcards / f"{jobid}.log").exists()
     epochs = (run_dir / "epochs.csv").read_text().strip().splitlines()
-    assert len(epochs) == 1 + load_params(project / "params.yaml", PROFILE)["train"]["epochs"]
+    assert len(epochs) == 2 + load_params(project / "params.yaml", PROFILE)["train"]["epochs"]  # header, epoch 0, 1..n
 
 
 @pytest.mark.slurm

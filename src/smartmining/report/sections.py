@@ -145,7 +145,7 @@ def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, metho
                               "Fallbacks after the 1st (%)": [f"{100 * v:.1f}" for v in track["fallback_share"]],
                               "Last κ": [f"{v:.3g}" for v in track["kappa_last"]]})
         doc.table(out / "tables" / f"controller_tracking_{dataset}", shown,
-                  f"{dataset}: the controller's training error per controlled epoch (target {target:g} ± 0.1)", track)
+                  f"{dataset}: the controller's training error per controlled epoch (target {target:g}, tolerance 0.1)", track)
     doc.bullets(tracking.tracking_readings(track, target))
     doc.figure(out / "figures" / f"fig3_controller_{dataset}", "Fig. 3: training and validation error, κ and its "
                "admissible range, fixed vs adaptive", lambda: figures_kappa.fig_controller(curves, dataset, target))
