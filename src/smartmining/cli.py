@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -26,6 +26,11 @@ set_option = click.option(
 )
 
 
+def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--config, --profile and --set: which profile of which params.yaml, with what overrides."""
+    return config_option(profile_option(set_option(func)))
+
+
 def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> dict[str, Any]:
     from smartmining.config import load_params
 
@@ -43,9 +48,7 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--dataset", required=True, help="Dataset name (see `smartmining datasets`).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Dataset folder: images and manifest.csv.")
-@config_option
-@profile_option
-@set_option
+@profile_options
 @click.option("--no-config", is_flag=True, help="Ignore params.yaml; use the dataset's default options.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset option (repeatable).")
 @user_errors
@@ -101,9 +104,7 @@ def _selection(path: Path | None, cfg: dict[str, Any], dataset: str, name: str) 
 
 
 @main.command()
-@config_option
-@profile_option
-@set_option
+@profile_options
 @click.option("--dataset", required=True, help="Dataset name.")
 @click.option("--method", required=True,
               help="Method name (see `smartmining methods`), or a sweep point: sweep-kappa-V, sweep-fraction-V, sweep-kappa0-V.")
@@ -139,9 +140,7 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
 
 
 @main.command()
-@config_option
-@profile_option
-@set_option
+@profile_options
 @click.option("--dataset", required=True, help="Dataset name.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for backbone.pt [default: runs/PROFILE/DATASET/_pretrain].")
@@ -160,9 +159,7 @@ def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 
 
 @main.command()
-@config_option
-@profile_option
-@set_option
+@profile_options
 @click.option("--dataset", required=True, help="Dataset name.")
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None, help="Folder of the profile's runs [default: runs/PROFILE].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -206,9 +203,7 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
 
 
 @main.command()
-@config_option
-@profile_option
-@set_option
+@profile_options
 @click.option("--dataset", default="glyphs", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET].")
@@ -232,9 +227,7 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 
 
 @main.command()
-@config_option
-@profile_option
-@set_option
+@profile_options
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of the profile's runs [default: runs/PROFILE].")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None,
