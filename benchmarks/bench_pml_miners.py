@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from common import machine, markdown_table, reset_peak_rss, status_kib

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from smartmining.report.runs import METRICS, expected_runs, sweep_point
+from smartmining.report.runs import METRICS, expected_runs
+from smartmining.runs import sweep_point
 
 SEEDS = [0, 1, 2]
 EPOCHS = 6

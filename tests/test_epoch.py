@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -102,7 +101,6 @@ def test_one_trainer_epoch_with_a_stub_network_logs_one_complete_row(
     smoke_profile: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from smartmining.data.images import LoadedSplit
-    from smartmining.methods import get_method
     from smartmining.runs import resolve
     from smartmining.settings import Settings
     from smartmining.training import trainer as trainer_module
@@ -126,4 +124,3 @@ def test_one_trainer_epoch_with_a_stub_network_logs_one_complete_row(
     assert row["image_passes"] >= len(LABELS)  # the re-embedding counts
     assert 0 <= row["train_error"] <= 1 and not math.isnan(row["kappa"]) and "val_recall@1" in row
     assert len(tr.kappa.history) == 1  # the controller saw the epoch's training error
-    pd.DataFrame([row])  # one flat row

@@ -68,7 +68,7 @@ def test_primary_table_mean_and_interval_over_seeds(built: dict) -> None:
     assert bool(table.loc["untrained", "baseline"])
     mean, lo, hi = ci(FINAL_R1["smart"])
     md = (built["out"] / "tables" / "primary_cub200.md").read_text()
-    assert f"| smart | 3 | " in md and f"{100 * mean:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" in md
+    assert "| smart | 3 | " in md and f"{100 * mean:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" in md
     assert "| baseline: pretrained | 1 | 30.0 |" in md
     summary = pd.read_csv(built["out"] / "summary.csv")
     assert {"mean", "std", "n_seeds", "ci_lo", "ci_hi"} <= set(summary.columns)

@@ -12,6 +12,7 @@ import pytest
 
 from smartmining.config import load_params
 from smartmining.errors import SmartMiningError
+from smartmining.runs import SweepPoint, sweep_point
 from smartmining.runs import profile_runs as pipeline_runs
 from smartmining.methods import PAPER_ROWS
 from smartmining.report import compute, convergence, curves, inputs, readings, runs, setup, tables
@@ -238,12 +239,12 @@ def test_expected_runs_match_the_pipeline_and_tolerate_missing_sweeps() -> None:
     assert runs.expected_runs(cfg) == pipeline_runs(cfg)
     cfg = {**cfg, "sweeps": {}}
     assert all(not r.name.startswith("sweep-") for r in runs.expected_runs(cfg))
-    assert runs.sweep_point("sweep-fraction-0.2") == runs.SweepPoint("fraction", 0.2)
-    assert runs.sweep_point("sweep-kappa0-16") == runs.SweepPoint("kappa0", 16.0)
+    assert sweep_point("sweep-fraction-0.2") == SweepPoint("fraction", 0.2)
+    assert sweep_point("sweep-kappa0-16") == SweepPoint("kappa0", 16.0)
     cfg = {**cfg, "sweeps": {"kappa0": {"method": "smart+global+adaptive", "values": [1, 16], "seeds": [0, 1]}}}
     names = {(r.name, r.seed) for r in runs.expected_runs(cfg) if r.name.startswith("sweep-")}
     assert names == {("sweep-kappa0-1", 0), ("sweep-kappa0-1", 1), ("sweep-kappa0-16", 0), ("sweep-kappa0-16", 1)}
-    assert runs.sweep_point("smart+global") is None
+    assert sweep_point("smart+global") is None
 
 
 def test_bad_epochs_csv_names_the_file(tmp_path: Path) -> None:

@@ -146,19 +146,6 @@ def run_profile(cfg: dict[str, Any], name: str, selection: dict[str, Any] | None
     return spec, full
 
 
-def run_dir(runs_root: Path, run: Run) -> Path:
-    return Path(runs_root) / run.folder
-
-
-def check_profile_name(cfg: dict[str, Any], name: str) -> None:
-    """A target naming another profile than the configured one must not be built with this one's parameters."""
-    if name != cfg["profile"]:
-        raise SmartMiningError(
-            f"the path names profile {name!r} but the configuration is profile {cfg['profile']!r}; "
-            f"pass --config profile={name} (Snakemake) or --profile {name} (CLI)"
-        )
-
-
 # Which sections of a profile each kind of run reads: a change elsewhere must not retrain it.
 _SHARED_TRAIN = ("epochs", "batch_triplets", "triplets_per_epoch", "optimizer", "lr", "head_lr_mult",
                  "weight_decay", "momentum", "lr_step_epochs", "lr_gamma", "threads", "device", "amp", "skip_bad_images")
@@ -231,7 +218,6 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
 
 # Where the pipeline keeps things (Snakemake formats these templates too; one owner of the layout).
 DATA_DIR = "data/{profile}/{dataset}"
-RUN_DIR = "runs/{profile}/{dataset}/{run}/seed{seed}"
 PRETRAIN_DIR = "runs/{profile}/{dataset}/_pretrain"
 RESULTS_DIR = "results/{profile}"
 SELECTION_FILE = "results/{profile}/selection/{dataset}.json"

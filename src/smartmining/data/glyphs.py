@@ -104,12 +104,8 @@ def _png_bytes(pixels: np.ndarray) -> bytes:
 def select_classes(seed: int, n_classes: int, fonts_per_class_min: int) -> list[GlyphClass]:
     """``n_classes`` pool classes in seed-shuffled order (train = first half, test = second)."""
     classes = glyph_classes(fonts_per_class_min)
-    if n_classes < 2 or n_classes > len(classes):
-        raise SmartMiningError(
-            f"glyphs: n_classes must be in 2..{len(classes)} (characters drawn by at least "
-            f"{fonts_per_class_min} fonts), got {n_classes}")
-    order = np.random.default_rng([seed, 0x6C1F]).permutation(len(classes))
-    return [classes[i] for i in order[:n_classes]]
+    return _seeded_pick(classes, n_classes, [seed, 0x6C1F],
+                        f"n_classes must be in 2..{len(classes)} (characters drawn by at least {fonts_per_class_min} fonts)")
 
 
 def select_source_classes(seed: int, n_source: int, fonts_per_class_min: int) -> list[GlyphClass]:
@@ -117,12 +113,16 @@ def select_source_classes(seed: int, n_source: int, fonts_per_class_min: int) ->
     if n_source == 0:
         return []
     pool = source_pool(fonts_per_class_min)
-    if n_source < 2 or n_source > len(pool):
-        raise SmartMiningError(
-            f"glyphs: source_classes must be 0 or in 2..{len(pool)} (source characters drawn by at least "
-            f"{fonts_per_class_min} fonts), got {n_source}")
-    order = np.random.default_rng([seed, 0x50C]).permutation(len(pool))
-    return [pool[i] for i in order[:n_source]]
+    return _seeded_pick(pool, n_source, [seed, 0x50C], f"source_classes must be 0 or in 2..{len(pool)} (source "
+                        f"characters drawn by at least {fonts_per_class_min} fonts)")
+
+
+def _seeded_pick(pool: list[GlyphClass], n: int, seed: list[int], rule: str) -> list[GlyphClass]:
+    """``n`` classes of ``pool`` in a seeded shuffle; ``rule`` names the option and its range when n is out of it."""
+    if n < 2 or n > len(pool):
+        raise SmartMiningError(f"glyphs: {rule}, got {n}")
+    order = np.random.default_rng(seed).permutation(len(pool))
+    return [pool[i] for i in order[:n]]
 
 
 def _render_class(folder: Path, cls: GlyphClass, *, seed: int, n_images: int, image_size: int) -> list[bytes]:

@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from smartmining.checks import check_int
 from smartmining.errors import SmartMiningError
 
 Tensor = torch.Tensor
@@ -72,6 +73,12 @@ def _outside_positives(anchor_labels: Tensor, ref_labels: Tensor, ids: Tensor, e
     return torch.where(cand.any(1), scores.argmax(1), torch.full_like(ids[:, 0], -1))
 
 
+def _check_args(kappa: float, per_anchor: int) -> None:
+    if not math.isfinite(kappa) or kappa < 0:
+        raise SmartMiningError(f"kappa must be a finite number >= 0, got {kappa!r}")
+    check_int("triplets_per_anchor", per_anchor)
+
+
 def smart_from_lists(
     anchor_labels: Tensor,
     ref_labels: Tensor,
@@ -90,10 +97,7 @@ def smart_from_lists(
     ``exclude``: the entries that are the anchor itself, never drawn as an outside positive: a (B, R)
     mask, or (B, j) reference ids padded with -1.
     """
-    if not math.isfinite(kappa) or kappa < 0:
-        raise SmartMiningError(f"kappa must be a finite number >= 0, got {kappa!r}")
-    if isinstance(per_anchor, bool) or not isinstance(per_anchor, int) or per_anchor < 1:
-        raise SmartMiningError(f"triplets_per_anchor must be a positive integer, got {per_anchor!r}")
+    _check_args(kappa, per_anchor)
     m, k = ids.shape
     device = ids.device
     rows = torch.arange(m, device=device)
@@ -172,10 +176,7 @@ def smart_whole(
     each, so a few masked minima over (B, R) replace the O(R log R) sort per anchor. Order is (distance,
     index), that of a stable sort. No positive lies outside a whole list, so none is drawn.
     """
-    if not math.isfinite(kappa) or kappa < 0:
-        raise SmartMiningError(f"kappa must be a finite number >= 0, got {kappa!r}")
-    if isinstance(per_anchor, bool) or not isinstance(per_anchor, int) or per_anchor < 1:
-        raise SmartMiningError(f"triplets_per_anchor must be a positive integer, got {per_anchor!r}")
+    _check_args(kappa, per_anchor)
     m, n_ref = sq.shape
     device = sq.device
     rows, cols = torch.arange(m, device=device), torch.arange(n_ref, device=device)

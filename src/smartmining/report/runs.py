@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from smartmining.errors import SmartMiningError
-from smartmining.runs import Run, SweepPoint, profile_runs, sweep_point
+from smartmining.runs import Run, profile_runs
 
 # The test metrics of eval.json / metrics.json, fractions in [0, 1].
 METRICS = ("nmi", "recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_precision")

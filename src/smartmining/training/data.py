@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,7 @@ def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str
                             skip_bad=settings.train.skip_bad_images)
     device = resolve_device(settings.train.device)
     if device.type == "cuda" and not streaming:  # page-locked memory: batches copy to the GPU asynchronously
-        for s in splits.values():
-            object.__setattr__(s, "images", s.images.pin_memory())
+        splits = {name: replace(s, images=s.images.pin_memory()) for name, s in splits.items()}
     record_path = data_dir / "dataset.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     return RunData(

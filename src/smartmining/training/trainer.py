@@ -34,7 +34,7 @@ from smartmining.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, re
 from smartmining.training.data import RunData, resolve_device
 from smartmining.training.epoch import EPOCH_COLUMNS, run_epoch
 from smartmining.training.resume import check_resumable, same_run
-from smartmining.training.steps import SAMPLES_PER_EPOCH, EpochContext, EpochSteps, Selection, Step, epoch_steps
+from smartmining.training.steps import SAMPLES_PER_EPOCH, EpochContext, EpochSteps, Step, epoch_steps
 
 log = logging.getLogger(__name__)
 METRIC_PREFIXES = ("recall@", "nmi", "map@r", "r_precision")
