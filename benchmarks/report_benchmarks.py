@@ -127,7 +127,7 @@ def training_section(data: dict[str, Any]) -> list[str]:
         "## Training: throughput and phases of an epoch (cpu profile)",
         "",
         f"Every method trained {s['epochs']} epochs (warm-up {s['warmup_epochs']}) on the cpu profile's glyphs "
-        f"{s['glyphs']}, {s['triplets_per_epoch']} triplets an epoch, torch threads {s['threads']}. Medians over "
+        f"{s['glyphs']}, {s['triplets_per_epoch'] or 'one triplet per training anchor'} {'triplets ' if s['triplets_per_epoch'] else ''}an epoch, from scratch (model.init scratch), torch threads {s['threads']}. Medians over "
         f"the epochs after the warm-up. 'train img/s' = distinct images a training phase pushes through the "
         f"network per second; shares are of the whole epoch (other = triplet sampling and batching).",
         "",
