@@ -20,6 +20,7 @@ class ModelSettings:
     init: str = "scratch"  # "pretrain": fine-tune from the pipeline's pretrain stage (source classes)
     widths: tuple[int, ...] = (16, 32, 64, 128)
     in_channels: int | None = None  # None: follow transform.channels
+    frozen_blocks: int = 0  # mobilenet_v2: leading feature blocks kept as pretrained (no gradient, BN statistics)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,11 @@ def check_finite(value: torch.Tensor, what: str, epoch: int, batch: int) -> None
 def build_network(settings: Settings, init_from: Path | None = None) -> EmbeddingNet:
     """The profile's network; with ``init_from``, the backbone of the pretrain stage (the head stays new)."""
     m = settings.model
-    extra: dict[str, Any] = {"widths": list(m.widths), "in_channels": settings.in_channels} if m.backbone == "convnet" else {}
+    extra: dict[str, Any] = {}
+    if m.backbone == "convnet":
+        extra = {"widths": list(m.widths), "in_channels": settings.in_channels}
+    elif m.backbone == "mobilenet_v2":
+        extra = {"frozen_blocks": m.frozen_blocks}
     model = build_model(m.backbone, embedding_dim=m.embedding_dim, pretrained=m.pretrained, **extra)
     if m.init == "pretrain":
         if init_from is None:
