@@ -206,14 +206,16 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
 @profile_options
 @click.option("--dataset", default="glyphs", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET].")
+              help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET/seedSEED].")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Prepared dataset folder [default: data/PROFILE/DATASET].")
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="Evaluate the pretrain stage's backbone (pretrained-only baseline) instead of the untrained network.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The seed of the new head (and of the class split, with train.redraw_split).")
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
-             data_dir: Path | None, init_from: Path | None) -> None:
+             data_dir: Path | None, init_from: Path | None, seed: int) -> None:
     """Evaluate the untrained (or pretrained-only) network on the test split: the floors of every table."""
     from smartmining.runs import DATA_DIR, RESULTS_DIR
     from smartmining.training.job import baseline as run_baseline
@@ -221,8 +223,9 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
     cfg = load(config_path, profile, overrides)
     names = {"profile": cfg["profile"], "dataset": dataset}
     kind = "pretrained" if init_from else "untrained"
-    out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset
-    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from)
+    out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset / f"seed{seed}"
+    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from,
+                           seed=seed)
     click.echo(json.dumps(metrics, indent=2))
 
 

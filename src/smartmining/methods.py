@@ -32,6 +32,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("smart", "smart", False, False),
         MethodSpec("smart+global", "smart", True, False),
         MethodSpec("smart+global+adaptive", "smart", True, True),
+        MethodSpec("smart+global+adaptive-paper", "smart", True, True),  # the controller's law as the paper writes it
         MethodSpec("smart+adaptive", "smart", False, True),
         # ours, beyond the paper: smart mining over a memory of recent embeddings, no re-embedding
         MethodSpec("smart-xbm", "xbm", False, False),

@@ -43,6 +43,7 @@ class TrainSettings:
     skip_bad_images: bool = False
     semihard_classes: int = 8  # P of P x K
     semihard_per_class: int = 4  # K
+    redraw_split: bool = False  # each seed redraws which classes train, validate and test (PAPER.md section 10)
     max_memory_gb: float = 16.0  # splits above this many GB at the input size stream from disk (data/stream.py)
 
 

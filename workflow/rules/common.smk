@@ -1,9 +1,11 @@
+import json
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from smartmining.fingerprint import TRAINING_CODE_EXCLUDES, code_digest, digest
-from smartmining.runs import DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, dataset_options, selected_keys, selection_runs
+from smartmining.runs import (DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, dataset_options, profile_runs, selected_keys,
+                              selection_runs)
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -15,9 +17,17 @@ PRETRAINED = PROFILE["model"]["init"] == "pretrain"
 SELECTS = any(selection_runs(PROFILE, d) for d in PROFILE["datasets"])
 
 
+def selection_of(dataset):
+    """The select stage's choices for a dataset (a checkpoint: jobs that need them wait for it)."""
+    path = checkpoints.select.get(profile=PROFILE_NAME, dataset=dataset).output[0]
+    return json.loads(Path(path).read_text())
+
+
 def run_params(wildcards):
-    """The parameters a run depends on (the select stage's choices enter as an input file)."""
-    return digest(cache_key(PROFILE, wildcards.dataset, wildcards.run))
+    """The parameters a run depends on, the select stage's choices for its method included (so a new
+    choice reruns that method's runs only)."""
+    chosen = selection_of(wildcards.dataset) if selected_keys(PROFILE, wildcards.run) else None
+    return digest(cache_key(PROFILE, wildcards.dataset, wildcards.run, chosen))
 
 
 def run_inputs(wildcards):
@@ -26,5 +36,11 @@ def run_inputs(wildcards):
     if PRETRAINED:
         out["backbone"] = str(Path(PRETRAIN_DIR.format(**names), "backbone.pt"))
     if selected_keys(PROFILE, wildcards.run):
-        out["selection"] = SELECTION_FILE.format(**names)
+        out["selection"] = checkpoints.select.get(**names).output[0]
     return out
+
+
+def report_folders():
+    """Every run folder the report reads, once: a sweep point equal to a final run is that run."""
+    selections = {d: selection_of(d) for d in PROFILE["datasets"]} if SELECTS else None
+    return list(dict.fromkeys(r.folder for r in profile_runs(PROFILE, selections=selections)))

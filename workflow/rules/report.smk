@@ -3,10 +3,11 @@ report: "../report/workflow.rst"
 
 rule report:
     input:
-        evals=[f"runs/{PROFILE_NAME}/{r.folder}/eval.json" for r in RUNS],
-        epochs=[f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in RUNS],
-        baselines=[f"results/{PROFILE_NAME}/untrained/{d}/metrics.json" for d in PROFILE["datasets"]],
-        pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/metrics.json" for d in PROFILE["datasets"]] if PRETRAINED else [],
+        evals=lambda w: [f"runs/{PROFILE_NAME}/{folder}/eval.json" for folder in report_folders()],
+        epochs=lambda w: [f"runs/{PROFILE_NAME}/{folder}/epochs.csv" for folder in report_folders()],
+        baselines=[f"results/{PROFILE_NAME}/untrained/{d}/seed{s}/metrics.json" for d in PROFILE["datasets"] for s in PROFILE["seeds"]],
+        pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/seed{s}/metrics.json" for d in PROFILE["datasets"]
+                    for s in PROFILE["seeds"]] if PRETRAINED else [],
         selection=[SELECTION_FILE.format(profile=PROFILE_NAME, dataset=d) for d in PROFILE["datasets"]] if SELECTS else [],
     output:
         report="results/{profile}/REPORT.md",

@@ -19,6 +19,7 @@ from smartmining.data.batch_transforms import BatchTransform
 from smartmining.data.images import LoadedSplit, load_images_checked
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import check_prepared
+from smartmining.data.splits import redraw_split
 from smartmining.data.stream import disk_split, split_bytes
 from smartmining.errors import SmartMiningError
 from smartmining.settings import Settings
@@ -53,12 +54,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train") -> RunData:
+def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train",
+                  seed: int | None = None) -> RunData:
     """The splits ``purpose`` needs, at the transform's input size (``resize`` or ``size``); a split the
-    manifest lacks is left out (``val``) or an error when the job cannot do without it."""
+    manifest lacks is left out (``val``) or an error when the job cannot do without it. With
+    ``train.redraw_split``, the run's ``seed`` redraws which classes train, validate and test."""
     data_dir = Path(data_dir)
     options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
     manifest = read_manifest(check_prepared(dataset, data_dir, **options))
+    if settings.train.redraw_split and seed is not None:
+        manifest = redraw_split(manifest, seed)
     spec = settings.transform
     size = spec.get("resize") or spec["size"]
     present = set(manifest["split"])

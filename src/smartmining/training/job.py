@@ -24,7 +24,7 @@ def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: 
     out = Path(out)
     # under torchrun (WORLD_SIZE > 1) this process is one rank of the run (training/distributed.py)
     rank, world = distributed.setup(settings.train.device)
-    data = load_run_data(settings, run.dataset, Path(data_dir))
+    data = load_run_data(settings, run.dataset, Path(data_dir), seed=seed)
     check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     if restart:
@@ -59,7 +59,7 @@ def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *
     settings = Settings.of(profile)
     if init_from is None:
         settings = replace(settings, model=replace(settings.model, init="scratch"))
-    data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline")
+    data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline", seed=seed)
     seed_everything(seed)
     device = resolve_device(settings.train.device)
     metrics, emb = evaluate_network(build_network(settings, init_from).to(device), data, "test", settings, device)
