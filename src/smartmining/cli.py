@@ -161,6 +161,24 @@ def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 @main.command()
 @profile_options
 @click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="[default: runs/PROFILE/DATASET/_features].")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@user_errors
+def features(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
+             data_dir: Path | None) -> None:
+    """Cache the frozen blocks' outputs for every image (model.cache_frozen): runs train the rest on them."""
+    from smartmining.runs import DATA_DIR, FEATURES_DIR
+    from smartmining.training.job import cache_features
+
+    cfg = load(config_path, profile, overrides)
+    names = {"profile": cfg["profile"], "dataset": dataset}
+    record = cache_features(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(FEATURES_DIR.format(**names)))
+    click.echo(json.dumps(record, indent=2))
+
+
+@main.command()
+@profile_options
+@click.option("--dataset", required=True, help="Dataset name.")
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None, help="Folder of the profile's runs [default: runs/PROFILE].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="selection JSON to write [default: results/PROFILE/selection/DATASET.json].")

@@ -269,6 +269,7 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
 # Where the pipeline keeps things (Snakemake formats these templates too; one owner of the layout).
 DATA_DIR = "data/{profile}/{dataset}"
 PRETRAIN_DIR = "runs/{profile}/{dataset}/_pretrain"
+FEATURES_DIR = "runs/{profile}/{dataset}/_features"
 RESULTS_DIR = "results/{profile}"
 SELECTION_FILE = "results/{profile}/selection/{dataset}.json"
 
@@ -283,3 +284,10 @@ def init_path(cfg: dict[str, Any], dataset: str) -> Path | None:
     if cfg["model"]["init"] != "pretrain":
         return None
     return Path(PRETRAIN_DIR.format(profile=cfg["profile"], dataset=dataset)) / "backbone.pt"
+
+
+def features_dir(cfg: dict[str, Any], dataset: str) -> Path | None:
+    """The features stage's folder a run of this profile reads (None: the run computes its whole network)."""
+    if not cfg["model"].get("cache_frozen"):
+        return None
+    return Path(FEATURES_DIR.format(profile=cfg["profile"], dataset=dataset))

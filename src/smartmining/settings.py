@@ -21,6 +21,7 @@ class ModelSettings:
     widths: tuple[int, ...] = (16, 32, 64, 128)
     in_channels: int | None = None  # None: follow transform.channels
     frozen_blocks: int = 0  # mobilenet_v2: leading feature blocks kept as pretrained (no gradient, BN statistics)
+    cache_frozen: bool = False  # the frozen blocks' outputs computed once by the features stage (training/features.py)
 
 
 @dataclass(frozen=True)

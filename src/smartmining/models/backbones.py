@@ -150,6 +150,7 @@ class MobileNetV2Features(nn.Module):
             )
         self.features = features  # torchvision's names, so its state_dict files load as they are
         self.frozen_blocks = frozen_blocks
+        self.takes_trunk_output = False  # True: inputs are the frozen blocks' outputs (model.cache_frozen)
         for parameter in features[:frozen_blocks].parameters():
             parameter.requires_grad_(False)
         self.train(self.training)
@@ -159,9 +160,14 @@ class MobileNetV2Features(nn.Module):
         self.features[: self.frozen_blocks].eval()  # a frozen block keeps its ImageNet batch-norm statistics
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen blocks' output (what the features stage caches)."""
         with torch.no_grad():
-            x = self.features[: self.frozen_blocks](x)
+            return self.features[: self.frozen_blocks](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.takes_trunk_output:
+            x = self.trunk(x)
         x = self.features[self.frozen_blocks :](x)
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
 

@@ -23,6 +23,7 @@ from smartmining.data.splits import redraw_split
 from smartmining.data.stream import disk_split, split_bytes
 from smartmining.errors import SmartMiningError
 from smartmining.settings import Settings
+from smartmining.training.features import FeatureTransform, feature_splits
 
 SPLITS_FOR = {"train": ("train", "val", "test"), "pretrain": ("source",), "baseline": ("val", "test")}
 
@@ -55,15 +56,21 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train",
-                  seed: int | None = None) -> RunData:
+                  seed: int | None = None, features: Path | None = None) -> RunData:
     """The splits ``purpose`` needs, at the transform's input size (``resize`` or ``size``); a split the
     manifest lacks is left out (``val``) or an error when the job cannot do without it. With
-    ``train.redraw_split``, the run's ``seed`` redraws which classes train, validate and test."""
+    ``train.redraw_split``, the run's ``seed`` redraws which classes train, validate and test. With
+    ``features`` (model.cache_frozen), a training run reads the features stage's trunk outputs instead."""
     data_dir = Path(data_dir)
     options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
     manifest = read_manifest(check_prepared(dataset, data_dir, **options))
     if settings.train.redraw_split and seed is not None:
         manifest = redraw_split(manifest, seed)
+    if features is not None and purpose == "train":
+        names = tuple(n for n in SPLITS_FOR[purpose] if n in set(manifest["split"]))
+        return RunData(feature_splits(manifest, names, features, settings), FeatureTransform(), FeatureTransform(),
+                       notes={"streaming": False, "cached_features": str(features), "skipped_images": {},
+                              "excluded_singleton_classes": []})
     spec = settings.transform
     size = spec.get("resize") or spec["size"]
     present = set(manifest["split"])

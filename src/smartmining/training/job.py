@@ -8,7 +8,7 @@ from typing import Any
 
 from smartmining import atomic
 from smartmining.datacheck import check_run_data
-from smartmining.runs import ResolvedRun, init_path, resolve
+from smartmining.runs import ResolvedRun, features_dir, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training import distributed
 from smartmining.training.checkpoint import CHECKPOINT_NAME
@@ -18,13 +18,14 @@ from smartmining.training.trainer import Trainer, build_network, evaluate_networ
 
 
 def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: Path | None = None,
-          progress: bool = True, restart: bool = False, restart_if_changed: bool = False) -> dict[str, Any]:
+          features: Path | None = None, progress: bool = True, restart: bool = False,
+          restart_if_changed: bool = False) -> dict[str, Any]:
     """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics."""
     settings = Settings.of(run.profile)
     out = Path(out)
     # under torchrun (WORLD_SIZE > 1) this process is one rank of the run (training/distributed.py)
     rank, world = distributed.setup(settings.train.device)
-    data = load_run_data(settings, run.dataset, Path(data_dir), seed=seed)
+    data = load_run_data(settings, run.dataset, Path(data_dir), seed=seed, features=features)
     check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     if restart:
@@ -43,6 +44,7 @@ def train_named(profile: dict[str, Any], dataset: str, name: str, seed: int, out
                 selection: dict[str, Any] | None = None, init_from: Path | None = None, **options: Any) -> dict[str, Any]:
     """Train the run ``name`` (a method or a sweep point) of a resolved profile: what `smartmining train` does."""
     run = resolve(profile, dataset, name, selection)
+    options.setdefault("features", features_dir(profile, dataset))
     return train(run, seed, out, data_dir, init_from=init_from or init_path(profile, dataset), **options)
 
 
@@ -68,3 +70,10 @@ def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *
     atomic.write_npy(out / "test_labels.npy", data.split("test").labels)
     atomic.write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path) -> dict[str, Any]:
+    """The features stage: the frozen trunk's output for every image a run may read (model.cache_frozen)."""
+    from smartmining.training.features import compute_features
+
+    return compute_features(Settings.of(profile), dataset, Path(data_dir), Path(out))
