@@ -151,3 +151,27 @@ def test_speed_is_fewer_epochs_and_uses_the_epoch_margin() -> None:
     assert r.p == pytest.approx(sps.ttest_1samp([-4, -3, -3], 0).pvalue)
     assert r.verdict == (inference.A_BETTER if r.p_holm <= 0.05 else inference.INCONCLUSIVE)
     assert claims.claim_verdict(r) in ("supported", "inconclusive")
+
+
+def test_the_paper_law_is_judged_in_the_exploratory_convergence_family() -> None:
+    from smartmining.report import explore
+
+    rows, finals = [], []
+    for run, reach, r1 in (("smart+global+adaptive", 2, 0.60), ("smart+global+adaptive-paper", 3, 0.61),
+                           ("smart+global", 6, 0.59), ("semihard", 4, 0.58)):
+        for seed in range(3):
+            finals.append(("d", run, seed, "recall@1", r1 + 0.01 * seed * (run == "semihard"), "m"))
+            for e in range(0, 8):
+                rows.append({"dataset": "d", "run": run, "seed": seed, "epoch": e, "t_epoch": 1.0,
+                             "val_recall@1": 0.5 if e == 0 else (0.9 if e >= reach + (seed == 2) else 0.6)})
+    ctx = {"finals": pd.DataFrame(finals, columns=FINALS_COLUMNS), "curves": pd.DataFrame(rows),
+           "val_metric": "val_recall@1", "baselines": pd.DataFrame(columns=FINALS_COLUMNS)}
+    methods = ["semihard", "smart+global", "smart+global+adaptive", "smart+global+adaptive-paper"]
+    found = explore.exploratory_readings(ctx, "d", methods, ReportSettings())
+    ids = {r.id for r in found}
+    assert "d/convergence/smart+global+adaptive-paper" in ids  # its speed against smart+global
+    assert "d/convergence/recall@1/smart+global+adaptive-paper-vs-smart+global" in ids
+    assert "d/pairs/recall@1/smart+global+adaptive-paper-vs-semihard" in ids
+    assert not any(i.startswith("d/convergence/smart+global+adaptive") and i.endswith("adaptive") for i in ids)  # primary: C4
+    speed = next(r for r in found if r.id == "d/convergence/smart+global+adaptive-paper")
+    assert speed.diffs == {0: -3.0, 1: -3.0, 2: -3.0} and speed.family == "convergence"

@@ -9,7 +9,6 @@ network, adaptive - fixed, margin 1 epoch); its final R@1 difference is a readin
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from smartmining.settings import ReportSettings
 
 SUPPORTED, CONTRADICTED, CLAIM_EQUIVALENT, CLAIM_INCONCLUSIVE = (
     "supported", "contradicted", "equivalent within the margin", "inconclusive")
-PRIMARY_ADAPTIVE = "smart+global+adaptive"
+PRIMARY_ADAPTIVE = explore.PRIMARY_ADAPTIVE
 
 
 @dataclass(frozen=True)
@@ -95,20 +94,6 @@ def claim_rows(readings: list[Reading], dataset: str) -> pd.DataFrame:
                          "Paper": c.paper if i == 0 else "",
                          "Verdict": f"**{claim_verdict(r)}**" if i == 0 else verdict_text(r)})
     return pd.DataFrame(rows)
-
-
-def claim_sentence(readings: list[Reading], dataset: str) -> str:
-    """The claims in one sentence of words (no numbers), for the README's verdict paragraph."""
-    by = {r.id: r for r in readings if r.dataset == dataset and r.family == "primary"}
-    parts = []
-    for c in CLAIMS:
-        r = by.get(f"{dataset}/primary/{c.key}")
-        if r is not None:
-            parts.append(f"{c.key} ({c.text}): **{claim_verdict(r)}**")
-    final = by.get(f"{dataset}/primary/C4-final")
-    tail = "" if final is None or math.isnan(final.interval.mean) else (
-        f"; C4's final R@1, adaptive against fixed κ: {verdict_text(final)}")
-    return "; ".join(parts) + tail + "."
 
 
 def claims_json(readings: list[Reading]) -> list[dict[str, Any]]:
