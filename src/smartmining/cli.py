@@ -255,20 +255,26 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
               help="Folder of the profile's prepared datasets, for the triplet galleries [default: data/PROFILE].")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: results/PROFILE].")
 @click.option("--readme", type=click.Path(path_type=Path), default=None,
-              help="Also rewrite this README's results block (between <!-- results:start/end --> markers).")
+              help="Also rewrite this README's results block of the profile (between <!-- results:PROFILE:start/end -->).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="readings.json to compare this run's readings with [default: the committed results/PROFILE/readings.json].")
+@click.option("--no-reference", is_flag=True, help="Compare with no reference report.")
 @user_errors
 def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], runs_dir: Path | None,
-           data_root: Path | None, out: Path | None, readme: Path | None) -> None:
-    """Tables, figures and REPORT.md from the run logs and embeddings of a profile."""
+           data_root: Path | None, out: Path | None, readme: Path | None, reference: Path | None,
+           no_reference: bool) -> None:
+    """Tables, figures and REPORT.md from the run logs and embeddings of a profile; the readings compared with a
+    reference report's (held, changed, contradicted)."""
     from smartmining.report.build import build_report
     from smartmining.report.readme import update_readme
 
     cfg = load(config_path, profile, overrides)
     name = cfg["profile"]
     out = out or Path("results") / name
-    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name)
+    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name,
+                        reference=reference, use_reference=not no_reference, echo=lambda line: click.echo(line, err=True))
     if readme is not None:
-        update_readme(readme, out)
+        update_readme(readme, out, name)
     click.echo(str(path))
 
 

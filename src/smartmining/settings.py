@@ -102,6 +102,16 @@ class PretrainSettings:
     temperature: float = 0.05  # normalised-softmax classifier on the embedding
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    """The report's statistics, fixed before any run (PAPER.md section 10) [ours]."""
+
+    alpha: float = 0.05  # family-wise error of each family of readings (Holm)
+    margin_points: float = 2.0  # equivalence margin (TOST) of R@1 / NMI differences, in points
+    margin_epochs: float = 1.0  # equivalence margin of the difference in epochs to converge (C4)
+    gain_fraction: float = 0.95  # convergence: the first epoch reaching this share of the gain over epoch 0
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "train": TrainSettings,
@@ -110,6 +120,7 @@ SECTIONS: dict[str, type] = {
     "controller": ControllerSettings,
     "evaluation": EvaluationSettings,
     "pretrain": PretrainSettings,
+    "report": ReportSettings,
 }
 
 
@@ -147,6 +158,7 @@ class Settings:
     controller: ControllerSettings
     evaluation: EvaluationSettings
     pretrain: PretrainSettings
+    report: ReportSettings
     transform: dict[str, Any]
     data: dict[str, Any]
 

@@ -16,6 +16,10 @@ rule report:
         metrics="results/{profile}/metrics.json",
         recall="results/{profile}/recall_at_1.csv",
         readings=[f"results/{{profile}}/readings_{d}.md" for d in PROFILE["datasets"]],
+        # every reading with its tests and verdict, and the stamp of every file written (the reference for the next
+        # run is the committed readings.json: Snakemake removes this one before the job, git keeps it)
+        readings_json="results/{profile}/readings.json",
+        stamp="results/{profile}/STAMP.json",
         # `snakemake --report report.html` (or .zip) holds every figure and table of REPORT.md
         figures=report(directory("results/{profile}/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
                        category="Figures", labels={"figure": "{name}"}),
@@ -24,6 +28,7 @@ rule report:
     params:
         params_file=PARAMS_FILE,
         code=REPORT_CODE,
+        settings=digest(PROFILE.get("report", {})),  # margins, alpha: a change reruns the report
     conda:
         "../envs/smartmining.yaml"
     log:

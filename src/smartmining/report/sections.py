@@ -34,6 +34,10 @@ def _iv(row: Any, prefix: str, scale: float = 100.0, digits: int = 1) -> str:
                            scale, digits)
 
 
+def pct(v: float) -> str:
+    return "" if math.isnan(v) else f"{100 * v:.1f}"
+
+
 def last_val(curves: pd.DataFrame, dataset: str, run: str, metric: str) -> float:
     mc = curves_mod.mean_curve(curves, dataset, run, metric).dropna(subset=["mean"])
     return float(mc["mean"].iloc[-1]) if len(mc) else math.nan
@@ -65,25 +69,23 @@ def last_train_errors(curves: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 
 def verdict_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> list[str]:
-    """The primary table and the readings; returns the readings' Markdown (for readings_<dataset>.md)."""
-    out, summary, finals, curves, val = doc.out_dir, ctx["summary"], ctx["finals"], ctx["curves"], ctx["val_metric"]
+    """The primary table and the readings (claims, then each exploratory family); returns the readings' Markdown
+    (also written to readings_<dataset>.md)."""
+    out, summary, curves, val = doc.out_dir, ctx["summary"], ctx["curves"], ctx["val_metric"]
+    found, alpha = ctx["readings"], ctx["report_settings"].alpha
     numeric = tables.primary_table(summary, dataset, methods)
     metrics = tables.table_metrics(summary, dataset)
     doc.add("### Results at the equal triplet budget", "")
     doc.table(out / "tables" / f"primary_{dataset}", tables.display_primary(numeric, metrics),
               f"{dataset}: test metrics (%), mean [95% t-interval of the mean] over seeds", numeric)
     doc.add("Test classes, final epoch. An interval needs two seeds; a single seed shows the mean alone.", "")
-    lines: list[str] = []
-    for title, sentences in readings.per_triplet(finals, dataset):
-        lines += [f"**{title}** (per triplet: equal triplets, batches and steps).", ""] + [f"- {s}" for s in sentences] + [""]
-    conv_cmp = convergence.adaptive_comparison(curves, dataset, methods, val)
-    lines += ["**Per compute** (the same comparisons at equal image passes and equal training seconds).", ""]
-    lines += [f"- {s}" for s in readings.per_compute(curves, dataset, compute.equal_budgets(curves, dataset, methods), val)] + [""]
-    lines += ["**Speed of convergence, adaptive vs fixed κ.**", ""] + [f"- {s}" for s in readings.adaptive_speed(conv_cmp, val)] + [""]
+    lines = readings.claims_lines(found, dataset, alpha) + readings.exploratory_lines(found, dataset, methods, alpha)
     check = convergence.plateau_check(curves, dataset, methods, val)
     lines += ["**Converged?**", ""] + [f"- {s}" for s in readings.plateau(check, val)] + [""]
     doc.add("### Readings (generated from the numbers)", "", *lines)
-    atomic.write_text(out / f"readings_{dataset}.md", "\n".join(lines).rstrip() + "\n")
+    path = out / f"readings_{dataset}.md"
+    atomic.write_text(path, "\n".join(lines).rstrip() + "\n")
+    doc.written.append(path)
     ctx.setdefault("plateau", {})[dataset] = check
     return lines
 
@@ -124,18 +126,26 @@ def compute_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
 
 def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
     out, curves, val = doc.out_dir, ctx["curves"], ctx["val_metric"]
-    doc.add(f"### Convergence (95% of each seed's best {curves_mod.metric_label(val)})", "")
-    conv = convergence.convergence_table(curves, dataset, methods, val)
+    fraction = ctx["report_settings"].gain_fraction
+    doc.add(f"### Convergence ({100 * fraction:g}% of each seed's gain over the pretrained network, "
+            f"{curves_mod.metric_label(val)})", "")
+    conv = convergence.convergence_table(curves, dataset, methods, val, fraction)
     if not conv.empty:
         shown = pd.DataFrame({"Method": conv["method"], "Seeds": conv["n_seeds"].astype(str),
-                              "Best (mean)": [f"{100 * v:.1f}" for v in conv["best_mean"]],
-                              "Epochs to 95%": [_iv(r, "epoch", 1.0, 1) for _, r in conv.iterrows()],
-                              "Seconds to 95%": [_iv(r, "seconds", 1.0, 1) for _, r in conv.iterrows()],
-                              "Epochs run": conv["epochs_run"].astype(str)})
-        doc.table(out / "tables" / f"convergence_{dataset}", shown, f"{dataset}: epochs and training seconds to 95% "
-                  "of the best, mean [95% interval] over seeds", conv)
-    doc.bullets(readings.adaptive_speed(convergence.adaptive_comparison(curves, dataset, methods, val), val)
-                + setup.controller_flags(ctx["controllers"], dataset))
+                              **{f"Epoch {e}": [pct(v) for v in conv[f"at{e}_mean"]] for e in convergence.EARLY_EPOCHS},
+                              "Best": [pct(v) for v in conv["best_mean"]], "Gain": [pct(v) for v in conv["gain_mean"]],
+                              f"Epochs to {100 * fraction:g}% of the gain": [_iv(r, "epoch", 1.0, 1) for _, r in conv.iterrows()],
+                              "Seconds to it": [_iv(r, "seconds", 1.0, 1) for _, r in conv.iterrows()],
+                              "Area / epoch": [_iv(r, "auc") for _, r in conv.iterrows()],
+                              "Seeds without gain": conv["no_gain"].astype(str), "Epochs run": conv["epochs_run"].astype(str)})
+        doc.table(out / "tables" / f"convergence_{dataset}", shown, f"{dataset}: {curves_mod.metric_label(val)} (%) at "
+                  "epochs 0-2 (0: the pretrained network), best, gain over epoch 0, epochs and training seconds to "
+                  f"{100 * fraction:g}% of the gain and the area under the curve per epoch, mean [95% interval] over seeds", conv)
+    bullets: list[str] = []
+    for adaptive in [m for m in methods if "adaptive" in m]:
+        cmp = convergence.adaptive_comparison(curves, dataset, adaptive, val, fraction)
+        bullets += readings.adaptive_speed(cmp, readings.claim_of(ctx["readings"], dataset, adaptive), val, fraction)
+    doc.bullets((bullets or readings.adaptive_speed(None, None, val)) + setup.controller_flags(ctx["controllers"], dataset))
     target = float(cfg["controller"]["target_error"])
     track = tracking.tracking_table(curves, dataset, target)
     if not track.empty:
