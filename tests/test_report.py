@@ -163,7 +163,9 @@ def test_equal_compute_and_regime_tables(built: dict) -> None:
 
 def test_selection_sweeps_and_budget_check(built: dict) -> None:
     text = built["text"]
-    assert "| kappa | cub200 | 4 | `smart+global` seeds 0, validation classes | val_recall@1 | 1: 61.0; 4: 64.0 |" in text
+    assert ("| cub200 | `smart+global` | 2 | lr 0.001, kappa 4 | lr 0.0005, kappa 1: 61.0; lr 0.001, kappa 4: 64.0 "
+            "| val_recall@1, seeds 100 |") in text
+    assert "**The tuning budget is equal**: every method of the matrix had 2 validation runs" in text
     assert "The value chosen on validation classes: 4." in text
     sweep = pd.read_csv(built["out"] / "tables" / "sweep_kappa0_cub200.csv")
     assert sorted(sweep["x"].unique()) == [1, 16]

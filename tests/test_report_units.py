@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 import re
 from pathlib import Path
@@ -244,19 +246,17 @@ def test_paired_reading_of_final_metrics() -> None:
 
 def test_selection_and_controller_files(tmp_path: Path) -> None:
     assert inputs.read_selection(tmp_path, ["cub200"]).empty
-    path = tmp_path / "selection.json"
-    path.write_text('{"cub200": {"kappa": {"chosen": 2, "metric": "val_recall@1", "values": {"1": 0.6, "2": 0.7}}}}')
-    row = inputs.read_selection(tmp_path, ["cub200"]).iloc[0]
-    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["values"]) == ("cub200", "kappa", 2.0, {1.0: 0.6, 2.0: 0.7})
-    path.unlink()
     (tmp_path / "selection").mkdir()  # the pipeline's file: one per dataset, as select() writes it
-    (tmp_path / "selection" / "cars196.json").write_text(
-        '{"mined_fraction": {"chosen": 0.4, "metric": "val_recall@1", "values": {"0.2": 0.5, "0.4": 0.55}, '
-        '"method": "smart+global+adaptive", "seeds": [0, 1], "parameter": "train.mined_fraction"}}')
+    (tmp_path / "selection" / "cars196.json").write_text(json.dumps({
+        "metric": "val_recall@1", "seeds": [100, 101], "methods": {"hard": {
+            "chosen": {"train.lr": 0.01, "train.mined_fraction": 0.4}, "chosen_run": "tune1-hard", "n_runs": 4,
+            "tried": [{"run": "tune0-hard", "values": {"train.lr": 0.003, "train.mined_fraction": 0.2}, "score": 0.5},
+                      {"run": "tune1-hard", "values": {"train.lr": 0.01, "train.mined_fraction": 0.4}, "score": 0.55}]}}}))
     row = inputs.read_selection(tmp_path, ["cub200", "cars196"]).iloc[0]
-    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["seed"]) == ("cars196", "mined_fraction", 0.4, "0, 1")
-    (tmp_path / "selection" / "cars196.json").write_text('{"kappa": {"metric": "val_recall@1"}}')
-    with pytest.raises(SmartMiningError, match=r"cars196\.json: entry 'kappa' should be an object with \"chosen\""):
+    assert (row["dataset"], row["method"], row["chosen"], row["seeds"], row["n_runs"]) == (
+        "cars196", "hard", {"train.lr": 0.01, "train.mined_fraction": 0.4}, "100, 101", 4)
+    (tmp_path / "selection" / "cars196.json").write_text('{"kappa": {"chosen": 2, "metric": "val_recall@1"}}')
+    with pytest.raises(SmartMiningError, match=r"cars196\.json: expected the select stage's object"):
         inputs.read_selection(tmp_path, ["cars196"])
     state = {"kappa": 3.0, "target_error": 0.6, "history": [
         {"epoch": 3, "rule": "hold", "unreachable": False, "reason": None, "clamp": None},

@@ -105,14 +105,29 @@ def input_notes(curves: pd.DataFrame, selection: pd.DataFrame, out_dir: Path, co
 
 
 def selection_table(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per method: its validation runs, the values tried with their scores, and the choice."""
+    def point(values: dict[str, float]) -> str:
+        return ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in values.items())
+
     return pd.DataFrame({
-        "Hyperparameter": selection["hyperparameter"],
-        "Dataset": [d or "all" for d in selection["dataset"]],
-        "Chosen": [f"{v:g}" for v in selection["chosen"]],
-        "Chosen on": [f"`{m}` seeds {s}, validation classes" for m, s in zip(selection["method"], selection["seed"])],
-        "By": selection["metric"],
-        "Validation scores": ["; ".join(f"{k:g}: {100 * v:.1f}" for k, v in sorted(vals.items())) for vals in selection["values"]],
+        "Dataset": selection["dataset"], "Method": [f"`{m}`" for m in selection["method"]],
+        "Validation runs": selection["n_runs"],
+        "Chosen": [point(c) for c in selection["chosen"]],
+        "Tried (validation score)": ["; ".join(f"{point(t['values'])}: {100 * t['score']:.1f}" for t in tried)
+                                     for tried in selection["tried"]],
+        "By": [f"{m}, seeds {s}" for m, s in zip(selection["metric"], selection["seeds"])],
     })
+
+
+def tuning_budget_line(selection: pd.DataFrame) -> str:
+    """Says plainly whether every method had the same number of validation runs."""
+    counts = selection.groupby("dataset")["n_runs"].agg(["min", "max"])
+    if (counts["min"] == counts["max"]).all():
+        return (f"**The tuning budget is equal**: every method of the matrix had {int(counts['max'].iloc[0])} validation "
+                "runs (the learning rate from one common grid; each offline miner its own mined fraction; the fixed κ "
+                "drawn jointly with the fraction it runs with; each adaptive law its target error).")
+    return ("**The tuning budget is not equal**: validation runs per method range from "
+            f"{int(counts['min'].min())} to {int(counts['max'].max())}; read the comparisons with that in mind.")
 
 
 def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: Path, *,
@@ -157,9 +172,10 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     if selection.empty:
         doc.add("*No selection file: see the notes on the inputs.*", "")
     else:
+        doc.add(tuning_budget_line(selection), "")
         doc.table(out_dir / "tables" / "selection", selection_table(selection),
-                  "hyperparameters chosen on validation classes (validation scores in %)")
-    chosen = {(r.dataset, r.hyperparameter): r.chosen for r in selection.itertuples()}
+                  "each method's hyperparameters, chosen on validation classes (validation scores in %)")
+    chosen = inputs.chosen_for_sweeps(selection, cfg)
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
            "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen,
            "baselines": baselines, "report_settings": st}
