@@ -231,19 +231,21 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
               help="Evaluate the pretrain stage's backbone (pretrained-only baseline) instead of the untrained network.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="The seed of the new head (and of the class split, with train.redraw_split).")
+@click.option("--kind", type=click.Choice(["untrained", "pretrained"]), default=None,
+              help="untrained: random weights; pretrained: the network runs start from [default: pretrained with --init-from].")
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
-             data_dir: Path | None, init_from: Path | None, seed: int) -> None:
+             data_dir: Path | None, init_from: Path | None, seed: int, kind: str | None) -> None:
     """Evaluate the untrained (or pretrained-only) network on the test split: the floors of every table."""
     from smartmining.runs import DATA_DIR, RESULTS_DIR
     from smartmining.training.job import baseline as run_baseline
 
     cfg = load(config_path, profile, overrides)
     names = {"profile": cfg["profile"], "dataset": dataset}
-    kind = "pretrained" if init_from else "untrained"
+    kind = kind or ("pretrained" if init_from else "untrained")
     out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset / f"seed{seed}"
     metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from,
-                           seed=seed)
+                           seed=seed, kind=kind)
     click.echo(json.dumps(metrics, indent=2))
 
 

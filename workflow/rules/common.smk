@@ -4,7 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from smartmining.fingerprint import TRAINING_CODE_EXCLUDES, code_digest, digest
-from smartmining.runs import (DATA_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, dataset_options, profile_runs, selected_keys,
+from smartmining.runs import (DATA_DIR, FEATURES_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, dataset_options, profile_runs, selected_keys,
                               selection_runs)
 
 validate(config, "../schemas/config.schema.yaml")
@@ -13,7 +13,9 @@ PARAMS_FILE = config.get("params", "params.yaml")
 TRAIN_CODE = code_digest(exclude=TRAINING_CODE_EXCLUDES)  # training reads all but the report
 REPORT_CODE = code_digest("report", "methods.py", "runs.py", "settings.py")
 RES = PROFILE["resources"]
-PRETRAINED = PROFILE["model"]["init"] == "pretrain"
+PRETRAINED = PROFILE["model"]["init"] == "pretrain"  # runs start from the pretrain stage's backbone
+STARTS_PRETRAINED = PRETRAINED or PROFILE["model"]["pretrained"] is not False  # ... or from ImageNet weights
+CACHED = bool(PROFILE["model"].get("cache_frozen"))  # runs read the features stage's frozen-trunk outputs
 SELECTS = any(selection_runs(PROFILE, d) for d in PROFILE["datasets"])
 
 
@@ -35,6 +37,8 @@ def run_inputs(wildcards):
     out = {"manifest": str(Path(DATA_DIR.format(**names), "manifest.csv"))}
     if PRETRAINED:
         out["backbone"] = str(Path(PRETRAIN_DIR.format(**names), "backbone.pt"))
+    if CACHED:
+        out["features"] = str(Path(FEATURES_DIR.format(**names), "features.json"))
     if selected_keys(PROFILE, wildcards.run):
         out["selection"] = checkpoints.select.get(**names).output[0]
     return out

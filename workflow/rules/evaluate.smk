@@ -39,19 +39,20 @@ rule baseline:
         runtime=10,
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --seed {wildcards.seed} --out results/{wildcards.profile}/untrained/{wildcards.dataset}/seed{wildcards.seed}"
+        " --kind untrained --seed {wildcards.seed} --out results/{wildcards.profile}/untrained/{wildcards.dataset}/seed{wildcards.seed}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
 
 
 rule pretrained_baseline:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
-        backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
+        backbone=lambda w: [f"runs/{w.profile}/{w.dataset}/_pretrain/backbone.pt"] if PRETRAINED else [],
     output:
         "results/{profile}/pretrained/{dataset}/seed{seed}/metrics.json",
     params:
         params_file=PARAMS_FILE,
         code=TRAIN_CODE,
+        init=lambda w, input: f"--init-from {input.backbone}" if PRETRAINED else "",
     conda:
         "../envs/smartmining.yaml"
     log:
@@ -62,6 +63,6 @@ rule pretrained_baseline:
         runtime=10,
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --init-from {input.backbone} --seed {wildcards.seed}"
+        " --kind pretrained {params.init} --seed {wildcards.seed}"
         " --out results/{wildcards.profile}/pretrained/{wildcards.dataset}/seed{wildcards.seed}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"

@@ -7,7 +7,7 @@ rule report:
         epochs=lambda w: [f"runs/{PROFILE_NAME}/{folder}/epochs.csv" for folder in report_folders()],
         baselines=[f"results/{PROFILE_NAME}/untrained/{d}/seed{s}/metrics.json" for d in PROFILE["datasets"] for s in PROFILE["seeds"]],
         pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/seed{s}/metrics.json" for d in PROFILE["datasets"]
-                    for s in PROFILE["seeds"]] if PRETRAINED else [],
+                    for s in PROFILE["seeds"]] if STARTS_PRETRAINED else [],
         selection=[SELECTION_FILE.format(profile=PROFILE_NAME, dataset=d) for d in PROFILE["datasets"]] if SELECTS else [],
     output:
         report="results/{profile}/REPORT.md",

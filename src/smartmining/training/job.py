@@ -8,6 +8,7 @@ from typing import Any
 
 from smartmining import atomic
 from smartmining.datacheck import check_run_data
+from smartmining.errors import SmartMiningError
 from smartmining.runs import ResolvedRun, features_dir, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training import distributed
@@ -55,12 +56,16 @@ def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out
 
 
 def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *, init_from: Path | None = None,
-             seed: int = 0) -> dict[str, float]:
-    """Test metrics of the network before any metric learning: untrained (``init_from`` None, scratch) or
-    pretrained-only (the pretrain stage's backbone under a new head): the floors every table shows."""
+             seed: int = 0, kind: str = "untrained") -> dict[str, float]:
+    """Test metrics of the network before any metric learning, under a new head: ``untrained`` (random
+    weights) or ``pretrained`` (the network every run starts from: ImageNet weights, or the pretrain stage's
+    backbone given as ``init_from``): the floors every table shows."""
     settings = Settings.of(profile)
-    if init_from is None:
-        settings = replace(settings, model=replace(settings.model, init="scratch"))
+    if kind not in ("untrained", "pretrained"):
+        raise SmartMiningError(f"baseline kind must be 'untrained' or 'pretrained', got {kind!r}")
+    if kind == "untrained":
+        settings = replace(settings, model=replace(settings.model, init="scratch", pretrained=False))
+        init_from = None
     data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline", seed=seed)
     seed_everything(seed)
     device = resolve_device(settings.train.device)
