@@ -12,8 +12,9 @@ not checked here; dataset.json records those options.
 Options common to the preparers: ``urls`` (mirrors, tried in order) and ``md5`` replace the published
 ones; ``verify=false`` skips the md5 of a local ``archive`` (a re-packed copy, say; an ``extracted``
 folder has no md5 to check, only its layout and counts); ``download_dir``, ``retries``, ``backoff``,
-``timeout`` and ``progress`` tune the download. Archives are downloaded to ``root/downloads`` and
-extracted to ``root/extracted``; with ``crop_boxes=true`` the bounding-box crops are written under
+``timeout`` and ``progress`` tune the download. Archives are looked for, and downloaded, in the download
+folder (``download_dir``, else $SMARTMINING_DOWNLOADS, else ~/.cache/smartmining/downloads; ``local_copies``)
+and extracted to ``root/extracted``; with ``crop_boxes=true`` the bounding-box crops are written under
 ``root/cropped`` and listed instead.
 """
 
@@ -21,15 +22,16 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from smartmining.data.download import (RemoteFile, Transfer, check_md5_text, download_file, extract_once,
-                                       replace_folder, resolve_urls, unverified_stamp, verify_local_file)
+from smartmining.data.download import (RemoteFile, Transfer, check_md5_text, resolve_urls, unverified_stamp,
+                                       verify_local_file)
+from smartmining.data.folders import extract_once, replace_folder, scratch_folder
+from smartmining.data.local_copies import downloads_folder, local_or_download
 from smartmining.data.manifest import MANIFEST_COLUMNS
 from smartmining.data.paper_tables import (COUNT_KEYS, PAPER_COUNTS, check_counts,  # noqa: F401  (re-exported)
                                            contiguous_labels, count_summary, read_cars_annotations, read_cub,
@@ -48,7 +50,7 @@ CARS_ANNOTATIONS = RemoteFile("cars_annos.mat", "b407c6086d669747186bd1d764ff9db
 SOP_ARCHIVE = RemoteFile("Stanford_Online_Products.zip", "7f73d41a2f44250d4779881525aea32e",
                          ("ftp://cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",))
 
-EXTRACTED_DIR, CROPPED_DIR, DOWNLOADS_DIR = "extracted", "cropped", "downloads"
+EXTRACTED_DIR, CROPPED_DIR = "extracted", "cropped"
 
 
 # --- getting the files ----------------------------------------------------------------------------
@@ -82,7 +84,7 @@ def _source_folder(root: Path, remote: RemoteFile, *, archive: str | None, extra
         else:
             stamp = unverified_stamp(path)
     else:
-        path = download_file(remote, Path(download_dir) if download_dir else root / DOWNLOADS_DIR, transfer)
+        path = local_or_download(remote, downloads_folder(download_dir), transfer)
         stamp = remote.md5
     base = extract_once(path, root / EXTRACTED_DIR, stamp)
     return _find_folder(base, subdir, marker, str(path))
@@ -114,8 +116,7 @@ def crop_images(folder: Path, relative: Sequence[str], boxes: np.ndarray, dest: 
 
     The crops are written to a temporary folder that then replaces ``dest``.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-writing-", dir=dest.parent))
+    tmp = scratch_folder(dest.parent, f".{dest.name}-writing-")
     try:
         for rel, (left, top, right, bottom) in zip(relative, np.asarray(boxes, dtype=np.float64), strict=True):
             with Image.open(folder / rel) as image:
@@ -192,8 +193,7 @@ def cars196(root: Path, *, archive: str | None = None, extracted: str | None = N
     if annotations is None and (folder / CARS_ANNOTATIONS.filename).is_file():
         annotations = str(folder / CARS_ANNOTATIONS.filename)
     if annotations is None:
-        annos_path = download_file(annos_remote, Path(download_dir) if download_dir else root / DOWNLOADS_DIR,
-                                   transfer)
+        annos_path = local_or_download(annos_remote, downloads_folder(download_dir), transfer)
     elif verify:
         annos_path = verify_local_file(annotations, annos_remote.md5, option="annotations")
     else:
