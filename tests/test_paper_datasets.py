@@ -12,7 +12,8 @@ import pytest
 from fixtures_paper import IMAGE_SIZE, Fixture, RangeServer, build_cars, build_cub, build_sop
 from PIL import Image
 
-import smartmining.data.paper_datasets as pd_  # registers cub200, cars196 and sop
+import smartmining.data.cars196 as cars_
+import smartmining.data.paper_datasets as pd_  # registers cub200 and sop
 from smartmining.data.images import resolve_path
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import prepare_dataset
@@ -214,7 +215,7 @@ def test_cars_crops_with_matlab_boxes_from_an_extracted_folder(tmp_path: Path, f
         tar.extractall(folder, filter="data")
     shutil.copy(fx.annotations, folder / "cars_annos.mat")
     root = tmp_path / "cars"
-    manifest = pd_.cars196(root, extracted=str(folder), annotations_md5=fx.annotations_md5, crop_boxes=True,
+    manifest = cars_.cars196(root, extracted=str(folder), annotations_md5=fx.annotations_md5, crop_boxes=True,
                            expected=fx.counts({97, 98}), **QUIET)
     for path in manifest["path"]:
         left, top, right, bottom = fx.boxes[path.removeprefix("cropped/")]
