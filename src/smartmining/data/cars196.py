@@ -26,7 +26,7 @@ from smartmining.data.download import RemoteFile, calculate_md5, unverified_stam
 from smartmining.data.folders import extract_once
 from smartmining.data.local_copies import Checksum, checked_copy, downloads_folder, local_or_download
 from smartmining.data.manifest import file_md5
-from smartmining.data.paper_datasets import (EXTRACTED_DIR, find_folder, finish_manifest, remote_file,
+from smartmining.data.paper_datasets import (EXTRACTED_DIR, FETCH_OPTIONS, find_folder, finish_manifest, remote_file,
                                              source_folder, transfer_of)
 from smartmining.data.paper_tables import read_cars_annotations, read_cars_devkit, resolve_expected
 from smartmining.data.registry import register_dataset
@@ -127,7 +127,8 @@ def _from_devkit(root: Path, devkit: Devkit, crop_boxes: bool, expected: dict[st
                            md5=[file_md5(common / rel) for rel in table["rel"]], expected=expected)
 
 
-@register_dataset("cars196", version=1)
+@register_dataset("cars196", version=1, fetch=(*FETCH_OPTIONS, "annotations", "annotations_urls", "annotations_md5",
+                                              "devkit_md5"))
 def cars196(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
             md5: str = CARS_IMAGES.md5, annotations: str | None = None, annotations_urls: list[str] | None = None,
             annotations_md5: str = CARS_ANNOTATIONS.md5, devkit_md5: dict[str, str] | None = None,

@@ -151,7 +151,9 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-@register_dataset("omniglot", version=1)
+@register_dataset("omniglot", version=1, fetch=(
+    "background_md5", "evaluation_md5", "background_sha256", "evaluation_sha256", "background_urls", "evaluation_urls",
+    "download_dir", "retries", "backoff", "timeout", "progress"))
 def omniglot(root: Path, *, image_size: int = NATIVE_SIZE, background_classes: int | None = None,
              evaluation_classes: int | None = None, seed: int = 0,
              background_md5: str = ZIP_MD5["background"], evaluation_md5: str = ZIP_MD5["evaluation"],

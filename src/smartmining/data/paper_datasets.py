@@ -48,6 +48,9 @@ SOP_ARCHIVE = RemoteFile("Stanford_Online_Products.zip", "7f73d41a2f44250d477988
                          ("ftp://cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",))
 
 EXTRACTED_DIR, CROPPED_DIR = "extracted", "cropped"
+# Where the files come from and how they are fetched and checked: not what the prepared data is (registry).
+FETCH_OPTIONS = ("archive", "extracted", "urls", "md5", "verify", "expected", "download_dir", "retries", "backoff",
+                 "timeout", "progress")
 
 
 # --- getting the files ----------------------------------------------------------------------------
@@ -159,7 +162,7 @@ def transfer_of(retries: int, backoff: float, timeout: float, progress: bool) ->
     return Transfer(retries=int(retries), backoff=float(backoff), timeout=float(timeout), progress=bool(progress))
 
 
-@register_dataset("cub200", version=1)
+@register_dataset("cub200", version=1, fetch=FETCH_OPTIONS)
 def cub200(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
            md5: str = CUB_ARCHIVE.md5, verify: bool = True, crop_boxes: bool = False,
            expected: dict[str, int] | None = None, download_dir: str | None = None, retries: int = 3,
@@ -174,7 +177,7 @@ def cub200(root: Path, *, archive: str | None = None, extracted: str | None = No
                    expected=resolve_expected(expected, "cub200"))
 
 
-@register_dataset("sop", version=1)
+@register_dataset("sop", version=1, fetch=FETCH_OPTIONS)
 def sop(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
         md5: str = SOP_ARCHIVE.md5, verify: bool = True, expected: dict[str, int] | None = None,
         download_dir: str | None = None, retries: int = 3, backoff: float = 2.0, timeout: float = 60.0,
