@@ -139,3 +139,13 @@ def test_a_folder_of_another_layout_lists_the_accepted_ones(tmp_path: Path) -> N
     (tmp_path / "photos" / "cat").mkdir(parents=True)
     with pytest.raises(SmartMiningError, match="found neither car_ims/ nor the devkit layout .*accepted layouts"):
         cars196(tmp_path / "cars", extracted=str(tmp_path / "photos"), **QUIET)
+
+
+def test_a_failed_download_names_the_layouts_to_put_in_the_download_folder(tmp_path: Path,
+                                                                           _private_download_folder: Path) -> None:
+    from fixtures_paper import closed_port_url
+
+    with pytest.raises(SmartMiningError, match=r"could not download car_ims.tgz(.|\n)*404 since 2023: put a copy"
+                                               r"(.|\n)*cars_test_annos_withlabels.mat"):
+        cars196(tmp_path / "cars", urls=[closed_port_url("car_ims.tgz")], **QUIET)
+    assert not _private_download_folder.exists()

@@ -177,8 +177,12 @@ def cars196(root: Path, *, archive: str | None = None, extracted: str | None = N
             if devkit is not None:
                 return _from_devkit(root, devkit, crop_boxes, expected)
     if images is None:  # car_ims.tgz from the download folder, or downloaded into it
-        images = source_folder(root, remote, archive=None, extracted=None, verify=verify, download_dir=download_dir,
-                               transfer=transfer, subdir="", marker="car_ims")
+        try:
+            images = source_folder(root, remote, archive=None, extracted=None, verify=verify,
+                                   download_dir=download_dir, transfer=transfer, subdir="", marker="car_ims")
+        except SmartMiningError as exc:
+            raise SmartMiningError(f"{exc}\nStanford's Cars196 links answer 404 since 2023: put a copy you have in "
+                                   f"{folder}, in one of the accepted layouts: {LAYOUTS}") from exc
     if annotations is None and (images / CARS_ANNOTATIONS.filename).is_file() and images != folder:
         annotations = str(images / CARS_ANNOTATIONS.filename)
     if annotations is None:
