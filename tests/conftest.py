@@ -53,3 +53,11 @@ def train_smoke(smoke_data: Path, smoke_backbone: Path) -> Callable[..., dict]:
                            init_from=smoke_backbone, progress=False, **options)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _private_download_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own download folder: no test reads or writes ~/.cache/smartmining/downloads."""
+    folder = tmp_path_factory.mktemp("downloads") / "dl"
+    monkeypatch.setenv("SMARTMINING_DOWNLOADS", str(folder))
+    return folder

@@ -59,9 +59,9 @@ def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, ove
 
     from smartmining.data.registry import prepare_dataset
 
-    from smartmining.runs import dataset_options
+    from smartmining.runs import prepare_options
 
-    opts: dict[str, Any] = {} if no_config else dataset_options(load(config_path, profile, overrides), dataset)
+    opts: dict[str, Any] = {} if no_config else prepare_options(load(config_path, profile, overrides), dataset)
     for text in options:
         key, _, value = text.partition("=")
         if not _:

@@ -244,7 +244,7 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
         "profile": full.get("profile"),
         "dataset": dataset,
         "method": spec.name,
-        "data": {dataset: full["data"].get(dataset, {})},
+        "data": {dataset: {k: v for k, v in dataset_options(full, dataset).items() if k != "skip_bad_images"}},
         "model": full["model"],
         "transform": full["transform"],
         "train": {k: full["train"][k] for k in train_keys if k in full["train"]},
@@ -274,9 +274,19 @@ RESULTS_DIR = "results/{profile}"
 SELECTION_FILE = "results/{profile}/selection/{dataset}.json"
 
 
-def dataset_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """What ``prepare`` is given for a dataset (and what training checks the prepared folder against)."""
+def prepare_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What ``prepare`` is given for a dataset: the profile's data section, fetch options included."""
     return {**cfg["data"].get(dataset, {}), "skip_bad_images": bool(cfg["train"].get("skip_bad_images", False))}
+
+
+def dataset_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The options that identify a prepared dataset: ``prepare_options`` less the fetch options (local archives,
+    URLs, checksums, the download folder, retries, progress), which change how the files arrive, not the data.
+    The prepare rule's parameters and the runs' cache keys hold these."""
+    from smartmining.data import registry  # importing the package registers the datasets
+
+    options = prepare_options(cfg, dataset)
+    return registry.identity_options(dataset, options) if dataset in registry.DATASETS else options
 
 
 def init_path(cfg: dict[str, Any], dataset: str) -> Path | None:
