@@ -26,7 +26,7 @@ rule pretrain:
         record="runs/{profile}/{dataset}/_pretrain/pretrain.json",
     params:
         params_file=PARAMS_FILE,
-        settings=lambda w: digest({k: PROFILE[k] for k in ("pretrain", "model", "transform")} | {"data": PROFILE["data"].get(w.dataset, {})}),
+        settings=lambda w: digest({k: PROFILE[k] for k in ("pretrain", "model", "transform")} | {"data": dataset_options(PROFILE, w.dataset)}),
         code=TRAIN_CODE,
     conda:
         "../envs/smartmining.yaml"
@@ -50,7 +50,7 @@ rule features:
         index="runs/{profile}/{dataset}/_features/features.json",
     params:
         params_file=PARAMS_FILE,
-        settings=lambda w: digest({k: PROFILE[k] for k in ("model", "transform")} | {"data": PROFILE["data"].get(w.dataset, {})}),
+        settings=lambda w: digest({k: PROFILE[k] for k in ("model", "transform")} | {"data": dataset_options(PROFILE, w.dataset)}),
         code=TRAIN_CODE,
     conda:
         "../envs/smartmining.yaml"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from smartmining.data.batch_transforms import BatchTransform
@@ -55,6 +56,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def with_pools(manifest: pd.DataFrame, data_dir: Path) -> pd.DataFrame:
+    """The manifest with each class's ``pool`` from the dataset's classes.csv, where it has one (Omniglot:
+    background or evaluation alphabets), so a redrawn split keeps test classes in their own pool."""
+    path = Path(data_dir) / "classes.csv"
+    if not path.is_file():
+        return manifest
+    classes = pd.read_csv(path, dtype={"class_name": str, "pool": str})
+    if "pool" not in classes.columns:
+        return manifest
+    pools = dict(zip(classes["class_name"], classes["pool"]))
+    missing = sorted(set(manifest["class_name"]) - set(pools))
+    if missing:
+        raise SmartMiningError(f"{path}: no pool for {len(missing)} class(es) of the manifest (first: {missing[0]}); "
+                               f"prepare the dataset again")
+    return manifest.assign(pool=manifest["class_name"].map(pools))
+
+
 def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train",
                   seed: int | None = None, features: Path | None = None) -> RunData:
     """The splits ``purpose`` needs, at the transform's input size (``resize`` or ``size``); a split the
@@ -65,7 +83,7 @@ def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str
     options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
     manifest = read_manifest(check_prepared(dataset, data_dir, **options))
     if settings.train.redraw_split and seed is not None:
-        manifest = redraw_split(manifest, seed)
+        manifest = redraw_split(with_pools(manifest, data_dir), seed)
     if features is not None and purpose == "train":
         names = tuple(n for n in SPLITS_FOR[purpose] if n in set(manifest["split"]))
         return RunData(feature_splits(manifest, names, features, settings), FeatureTransform(), FeatureTransform(),
