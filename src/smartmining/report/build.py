@@ -123,8 +123,9 @@ def tuning_budget_line(selection: pd.DataFrame) -> str:
     """Says plainly whether every method had the same number of validation runs."""
     counts = selection.groupby("dataset")["n_runs"].agg(["min", "max"])
     if (counts["min"] == counts["max"]).all():
-        return (f"**The tuning budget is equal**: every method of the matrix had {int(counts['max'].iloc[0])} validation "
-                "runs (the learning rate from one common grid; each offline miner its own mined fraction; the fixed κ "
+        n = int(counts["max"].iloc[0])
+        return (f"**The tuning budget is equal**: every method of the matrix had {n} validation "
+                f"run{'s' if n != 1 else ''} (the learning rate from one common grid; each offline miner its own mined fraction; the fixed κ "
                 "drawn jointly with the fraction it runs with; each adaptive law its target error).")
     return ("**The tuning budget is not equal**: validation runs per method range from "
             f"{int(counts['min'].min())} to {int(counts['max'].max())}; read the comparisons with that in mind.")
