@@ -78,6 +78,9 @@ class ControllerSettings:
     bracket: bool = True
     prior_weight: float = 0.02
     range_share: float = 0.5  # kappa_hi: half the anchors still have a qualifying negative
+    law: str = "ours"  # "paper": eqs. 7-8 as written (controller_laws.py); a method may force one
+    paper_probe: float = 2.0  # paper law: the second kappa of a 2-point fit is kappa x / this factor
+    paper_fallback: str = "step"  # paper law, degenerate or wrong-sign fit: "step" by paper_probe or "hold"
 
 
 @dataclass(frozen=True)
