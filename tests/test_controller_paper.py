@@ -173,3 +173,37 @@ def test_the_method_forces_the_law_and_the_run_key_tells_them_apart():
     assert k_ours["method"] != k_paper["method"]
     assert isinstance(build_controller("paper", cfg["controller"]), PaperKappaController)
     assert math.isfinite(build_controller("ours", cfg["controller"]).kappa)
+
+
+def test_a_smoke_run_of_the_paper_method_follows_the_law_from_its_logged_errors(smoke_profile, train_smoke, tmp_path,
+                                                                                 caplog):
+    """Four epochs, one of warm-up: the first controlled epoch mines with kappa0, the second with the probe,
+    and the third with the line through the logged (e, kappa) pairs (clamped to [kappa_min, kappa_max])."""
+    import logging
+
+    import pandas as pd
+
+    profile = apply_overrides(smoke_profile, ["train.epochs=4", "controller.kappa0=2"])
+    with caplog.at_level(logging.INFO, logger="smartmining.training.trainer"):
+        train_smoke(profile, tmp_path, method="smart+global+adaptive-paper")
+    assert "kappa nan" not in caplog.text and "epoch 1:" in caplog.text and "kappa none" in caplog.text
+    rows = pd.read_csv(tmp_path / "epochs.csv").set_index("epoch")
+    c = profile["controller"]
+    assert math.isnan(rows.loc[1, "kappa"])  # warm-up: random triplets
+    assert rows.loc[2, "kappa"] == 2.0 and rows.loc[2, "controller_rule"] == "probe"
+    e2, e3 = rows.loc[2, "train_error"], rows.loc[3, "train_error"]
+    assert rows.loc[3, "kappa"] == pytest.approx(2.0 * c["paper_probe"] if e2 > 0.5 else 2.0 / c["paper_probe"])
+    k3 = rows.loc[3, "kappa"]
+    alpha = (k3 - 2.0) / (e3 - e2)
+    if alpha < 0:  # the paper's update; a wrong-sign fit steps by the probe factor instead
+        expected = alpha * c["target_error"] + (2.0 - alpha * e2)
+        assert rows.loc[3, "controller_rule"] == "fit"
+    else:
+        expected = k3 * c["paper_probe"] if e3 > 0.5 else k3 / c["paper_probe"]
+        assert rows.loc[3, "controller_rule"] == "fallback"
+    expected = min(max(expected, c["kappa_min"]), c["kappa_max"])
+    assert rows.loc[3, "kappa_next"] == pytest.approx(expected, rel=1e-6)
+    assert rows.loc[4, "kappa"] == pytest.approx(expected, rel=1e-6)
+    state = json.loads((tmp_path / "controller.json").read_text())
+    assert state["law"] == "paper" and [h["epoch"] for h in state["history"]] == [2, 3, 4]
+    assert json.loads((tmp_path / "config.json").read_text())["controller"]["law"] == "paper"
