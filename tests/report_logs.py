@@ -123,7 +123,7 @@ def make_cfg(datasets: list[str], methods: list[str], seeds: list[int], sweeps: 
         return {"method": method, "values": values if sweeps else [], "seeds": [0]}
     return {
         "profile": "synthetic", "description": "synthetic logs", "datasets": datasets, "methods": methods,
-        "seeds": seeds, "controller": {"target_error": 0.5},
+        "seeds": seeds, "controller": {"target_error": 0.5, "tolerance": 0.03},
         "sweeps": {"kappa": spec("smart+global", [1, 4]), "mined_fraction": spec("smart+global+adaptive", [0.2, 0.6]),
                    "kappa0": spec("smart+global+adaptive", [1, 16])},
     }

@@ -7,7 +7,7 @@ point ``sweep-<kind>-<value>``: a method with one parameter set to the value. Th
   sweeps, judged on validation classes by the pipeline's ``select`` stage, whose choice the final runs
   then train with (PAPER.md section 10);
 - ``kappa0`` (the adaptive controller's initial kappa): a robustness sweep reported beside the matrix
-  (Fig. 7).
+  (Fig. 7); ``kappa0paper`` the same for the paper's law (``sweeps.kappa0_paper``), drawn beside it.
 
 Everything else (the CLI, the Snakefile, the report) asks this module; the trainer receives a resolved
 configuration and never sees a run name.
@@ -36,6 +36,7 @@ SWEEPS: dict[str, SweepKind] = {
     "kappa": SweepKind("kappa", "mining.kappa", "kappa"),
     "fraction": SweepKind("mined_fraction", "train.mined_fraction", "mined_fraction"),
     "kappa0": SweepKind("kappa0", "controller.kappa0", None),
+    "kappa0paper": SweepKind("kappa0_paper", "controller.kappa0", None),  # the same for the paper's law
 }
 # Where each selected hyperparameter lands in the profile.
 SELECTED_PARAMETER = {kind.selects: kind.parameter for kind in SWEEPS.values() if kind.selects}

@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from smartmining.methods import METHODS
 from smartmining.report.convergence import ADAPTIVE_PAIRS
 from smartmining.report.curves import mean_curve, metric_label, validation_metric
 from smartmining.report.figures import (METHOD_COLOURS, RECALLS, MissingInputs, _epoch_axis, _legend_below,
@@ -20,12 +21,15 @@ ERRORS = {"train_error": ("training error e", "-"), "e_mined": ("e over mined tr
           "e_random": ("e over random triplets", ":")}
 
 
-def controller_pair(curves: pd.DataFrame, dataset: str) -> tuple[str, str | None]:
-    """The adaptive method that ran and its fixed-kappa counterpart (None where that did not run)."""
+def controller_pair(curves: pd.DataFrame, dataset: str) -> tuple[list[str], str | None]:
+    """The adaptive methods that ran (every law, e.g. ours and the paper's) and their fixed-kappa counterpart
+    (None where that did not run)."""
     have = set(curves.loc[curves["dataset"] == dataset, "run"])
     for adaptive, fixed in ADAPTIVE_PAIRS:
-        if adaptive in have:
-            return adaptive, fixed if fixed in have else None
+        laws = [m for m, spec in METHODS.items() if spec.adaptive and spec.miner == "smart"
+                and spec.use_global == METHODS[adaptive].use_global and m in have]
+        if laws:
+            return laws, fixed if fixed in have else None
     raise MissingInputs(f"no adaptive method (one of {[a for a, _ in ADAPTIVE_PAIRS]}) among the runs of {dataset}")
 
 
@@ -35,7 +39,7 @@ def fig_controller(curves: pd.DataFrame, dataset: str, target_error: float) -> F
     adaptive, fixed = controller_pair(curves, dataset)
     val = validation_metric(curves)
     fig, (ax_err, ax_k) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"wspace": 0.35})
-    for run in [r for r in (fixed, adaptive) if r]:
+    for run in ([fixed] if fixed else []) + adaptive:
         colour = METHOD_COLOURS.get(run)
         for column, (label, style) in ERRORS.items():
             if column in curves.columns:
@@ -80,21 +84,31 @@ def _sweep_panel(ax: plt.Axes, sf: pd.DataFrame, xlabel: str, title: str) -> Non
     ax.legend(fontsize=7)
 
 
+# The initial-kappa sweeps of Fig. 7, one per law (runs.SWEEPS): sweep kind -> (panel title, trajectory style).
+KAPPA0_SWEEPS = {"kappa0": ("our law", "-"), "kappa0paper": ("the paper's law", "--")}
+
+
 def fig_kappa_sweeps(finals: pd.DataFrame, curves: pd.DataFrame, dataset: str) -> Figure:
     """Fig. 7: test R@K at the last epoch against the fixed kappa (smart+global) and against the adaptive
-    controller's initial kappa0, and each kappa0 run's kappa trajectory. Error bars: 95% intervals where
-    a point has two or more seeds."""
-    fixed, initial = sweep_finals(finals, dataset, "kappa"), sweep_finals(finals, dataset, "kappa0")
-    if fixed.empty and initial.empty:
-        raise MissingInputs(f"no κ-sweep runs (sweep-kappa-*, sweep-kappa0-*) for {dataset}")
-    fig, (ax_f, ax_a, ax_t) = plt.subplots(1, 3, figsize=(15, 3.9))
-    _sweep_panel(ax_f, fixed, "κ (fixed)", f"{dataset}: fixed-κ sweep")
-    _sweep_panel(ax_a, initial, "κ0 (initial κ of the controller)", "adaptive: initial-κ sweep")
-    points = sweep_runs(curves, dataset, "kappa0")
-    for (value, run), colour in zip(points, sns.color_palette("rocket", max(1, len(points)))):
-        if "kappa" in curves.columns:
-            mc = mean_curve(curves, dataset, run, "kappa").dropna(subset=["mean"])
-            ax_t.plot(mc["epoch"], mc["mean"], marker="o", ms=3, color=colour, label=f"κ0 = {value:g}")
+    controller's initial kappa0 (one panel per law that has the sweep), and each kappa0 run's kappa
+    trajectory (solid: our law, dashed: the paper's). Error bars: 95% intervals where a point has two or
+    more seeds."""
+    fixed = sweep_finals(finals, dataset, "kappa")
+    initial = {kind: sweep_finals(finals, dataset, kind) for kind in KAPPA0_SWEEPS}
+    shown = [kind for kind, table in initial.items() if not table.empty] or ["kappa0"]
+    if fixed.empty and all(t.empty for t in initial.values()):
+        raise MissingInputs(f"no κ-sweep runs (sweep-kappa-*, sweep-kappa0-*, sweep-kappa0paper-*) for {dataset}")
+    fig, axes = plt.subplots(1, 2 + len(shown), figsize=(5 * (2 + len(shown)), 3.9))
+    _sweep_panel(axes[0], fixed, "κ (fixed)", f"{dataset}: fixed-κ sweep")
+    for ax, kind in zip(axes[1:], shown):
+        _sweep_panel(ax, initial[kind], "κ0 (initial κ of the controller)", f"adaptive, {KAPPA0_SWEEPS[kind][0]}: initial-κ sweep")
+    ax_t = axes[-1]
+    for kind, (law, style) in KAPPA0_SWEEPS.items():
+        points = sweep_runs(curves, dataset, kind)
+        for (value, run), colour in zip(points, sns.color_palette("rocket", max(1, len(points)))):
+            if "kappa" in curves.columns:
+                mc = mean_curve(curves, dataset, run, "kappa").dropna(subset=["mean"])
+                ax_t.plot(mc["epoch"], mc["mean"], ls=style, marker="o", ms=3, color=colour, label=f"{law}, κ0 = {value:g}")
     if ax_t.lines:
         ax_t.set_yscale("log", base=2)
         ax_t.legend(fontsize=7)

@@ -19,6 +19,7 @@ from smartmining.report.stats import Interval, format_interval
 # The "full" method whose embeddings and triplets are drawn: the first of these that ran.
 FULL_METHOD_PREFERENCE = ("smart+global+adaptive", "smart+global", "smart+adaptive", "smart", "hard")
 SWEEPS = (("kappa", "κ (fixed)", "kappa"), ("kappa0", "κ0 (adaptive, initial)", "kappa0"),
+          ("kappa0paper", "κ0 (the paper's law, initial)", "kappa0"),
           ("fraction", "mined fraction", "mined_fraction"))
 
 
@@ -136,19 +137,20 @@ def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, metho
                   "of the best, mean [95% interval] over seeds", conv)
     doc.bullets(readings.adaptive_speed(convergence.adaptive_comparison(curves, dataset, methods, val), val)
                 + setup.controller_flags(ctx["controllers"], dataset))
-    target = float(cfg["controller"]["target_error"])
-    track = tracking.tracking_table(curves, dataset, target)
+    target, tolerance = float(cfg["controller"]["target_error"]), float(cfg["controller"]["tolerance"])
+    track = tracking.tracking_table(curves, dataset, target, tolerance, cfg)
     if not track.empty:
-        shown = pd.DataFrame({"Run": track["run"], "Seed": track["seed"].astype(str),
+        shown = pd.DataFrame({"Run": track["run"], "Law": track["law"], "Seed": track["seed"].astype(str),
                               "κ at the first controlled epoch": [f"{v:.3g}" for v in track["kappa_first"]],
                               "e per controlled epoch": track["errors"], "On target from the 2nd": track["on_target"].map({True: "yes", False: "no"}),
                               "Fallbacks after the 1st (%)": [f"{100 * v:.1f}" for v in track["fallback_share"]],
                               "Last κ": [f"{v:.3g}" for v in track["kappa_last"]]})
         doc.table(out / "tables" / f"controller_tracking_{dataset}", shown,
-                  f"{dataset}: the controller's training error per controlled epoch (target {target:g}, tolerance 0.1)", track)
-    doc.bullets(tracking.tracking_readings(track, target))
+                  f"{dataset}: the controller's training error per controlled epoch (target {target:g}, "
+                  f"tolerance {tolerance:g})", track)
+    doc.bullets(tracking.tracking_readings(track, target, tolerance))
     doc.figure(out / "figures" / f"fig3_controller_{dataset}", "Fig. 3: training and validation error, κ and its "
-               "admissible range, fixed vs adaptive", lambda: figures_kappa.fig_controller(curves, dataset, target))
+               "admissible range, fixed vs adaptive (each law)", lambda: figures_kappa.fig_controller(curves, dataset, target))
 
 
 def sweeps_section(doc: ReportDoc, dataset: str, ctx: dict[str, Any]) -> None:
