@@ -122,5 +122,8 @@ def test_one_trainer_epoch_with_a_stub_network_logs_one_complete_row(
     assert row["n_triplets"] == len(valid_anchors(LABELS)) and row["mined_fraction"] == 0.5
     assert row["n_steps"] == math.ceil(row["n_triplets"] / settings.train.batch_triplets)
     assert row["image_passes"] >= len(LABELS)  # the re-embedding counts
+    # ... in compute passes at its measured cost, not as a training pass
+    assert row["n_embedded"] == len(LABELS)
+    assert row["compute_passes"] == pytest.approx(row["image_passes"] - (1 - settings.train.reembed_cost) * len(LABELS))
     assert 0 <= row["train_error"] <= 1 and not math.isnan(row["kappa"]) and "val_recall@1" in row
     assert len(tr.kappa.history) == 1  # the controller saw the epoch's training error

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 OPTIONAL_COLUMNS = {
     "val_recall@1": "convergence, Fig. 4 and the plateau check use the per-epoch test recall@1 instead",
     "image_passes": "no equal-compute view by image passes",
+    "compute_passes": "the equal-compute view counts a re-embedded image as a training pass (image_passes)",
     "t_epoch": "no equal-compute view by seconds, no seconds to convergence",
     "random_zero_loss": "no regime table",
     "e_mined": "Fig. 3 lacks the error over mined triplets",
@@ -126,7 +127,8 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
                   "hyperparameters chosen on validation classes (validation scores in %)")
     chosen = {(r.dataset, r.hyperparameter): r.chosen for r in selection.itertuples()}
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
-           "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen}
+           "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen,
+           "reembed_cost": cfg.get("train", {}).get("reembed_cost")}
     for dataset in cfg["datasets"]:
         dataset_section(doc, cfg, dataset, ctx)
 

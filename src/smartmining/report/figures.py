@@ -73,7 +73,7 @@ def _runs_of(curves: pd.DataFrame, dataset: str, names: list[str]) -> list[str]:
 
 def fig_recall_curves(curves: pd.DataFrame, dataset: str, methods: list[str], metric: str) -> Figure:
     """Fig. 4 and the equal-compute view: ``metric`` (validation R@1) per epoch (band: min-max over seeds),
-    against cumulative image passes and against cumulative training seconds (means over seeds)."""
+    against cumulative compute passes and against cumulative training seconds (means over seeds): the anytime view."""
     present = _runs_of(curves, dataset, methods)
     if not present:
         raise MissingInputs(f"no epochs.csv of any method for {dataset}")
@@ -89,10 +89,11 @@ def fig_recall_curves(curves: pd.DataFrame, dataset: str, methods: list[str], me
         if mc["seconds"].notna().any():
             ax_t.plot(mc["seconds"], 100 * mc["mean"], marker="o", ms=3, color=colour, label=run)
     ax_e.set(xlabel="epoch", ylabel=f"{label} (%)", title=f"{dataset}: {label} per epoch (band: min-max over seeds)")
-    ax_p.set(xlabel="cumulative image passes (mean over seeds)", title="per compute: image passes")
-    ax_t.set(xlabel="cumulative training seconds (mean over seeds)", title="per compute: wall-clock seconds")
+    ax_p.set(xlabel="cumulative compute passes (re-embedding at its cost; mean over seeds)",
+             title="anytime, per compute: training-pass equivalents")
+    ax_t.set(xlabel="cumulative training seconds (mean over seeds)", title="anytime, per compute: wall-clock seconds")
     if not ax_p.lines:
-        ax_p.text(0.5, 0.5, "no image_passes column in the logs", ha="center", transform=ax_p.transAxes)
+        ax_p.text(0.5, 0.5, "no compute_passes or image_passes column in the logs", ha="center", transform=ax_p.transAxes)
     ax_t.legend(fontsize=7, loc="lower right")
     _epoch_axis(ax_e)
     return fig

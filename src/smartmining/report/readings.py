@@ -69,7 +69,7 @@ def per_compute(curves: pd.DataFrame, dataset: str, budgets: dict[str, float], m
     """The PER_COMPUTE pairs compared at equal compute: ``metric`` interpolated per seed at the budget."""
     out = []
     have = set(curves.loc[curves["dataset"] == dataset, "run"])
-    what = {"cum_passes": "image passes", "cum_seconds": "training seconds"}
+    what = {"cum_passes": "compute passes", "cum_seconds": "training seconds"}
     for a, b in PER_COMPUTE:
         if a not in have or b not in have:
             continue
@@ -78,9 +78,9 @@ def per_compute(curves: pd.DataFrame, dataset: str, budgets: dict[str, float], m
                 continue
             p = paired(at_budget(curves, dataset, a, metric, axis, budget),
                        at_budget(curves, dataset, b, metric, axis, budget), (a, b))
-            out.append(describe(p, f"{metric_label(metric)} at equal compute ({amount(budget)} {what[axis]})"))
+            out.append(describe(p, f"{metric_label(metric)} at equal compute, anytime ({amount(budget)} {what[axis]})"))
     if not out:
-        return ["No pair to compare at equal compute (the logs lack image_passes and t_epoch, or the methods did not run)."]
+        return ["No pair to compare at equal compute (the logs lack compute/image passes and t_epoch, or the methods did not run)."]
     return out
 
 

@@ -78,7 +78,8 @@ def verdict_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
     for title, sentences in readings.per_triplet(finals, dataset):
         lines += [f"**{title}** (per triplet: equal triplets, batches and steps).", ""] + [f"- {s}" for s in sentences] + [""]
     conv_cmp = convergence.adaptive_comparison(curves, dataset, methods, val)
-    lines += ["**Per compute** (the same comparisons at equal image passes and equal training seconds).", ""]
+    lines += ["**Per compute, anytime** (the same comparisons at equal compute passes and equal training seconds, "
+              "each run read mid-schedule where it crosses the budget).", ""]
     lines += [f"- {s}" for s in readings.per_compute(curves, dataset, compute.equal_budgets(curves, dataset, methods), val)] + [""]
     lines += ["**Speed of convergence, adaptive vs fixed κ.**", ""] + [f"- {s}" for s in readings.adaptive_speed(conv_cmp, val)] + [""]
     check = convergence.plateau_check(curves, dataset, methods, val)
@@ -91,11 +92,12 @@ def verdict_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
 
 def compute_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
     out, curves, val = doc.out_dir, ctx["curves"], ctx["val_metric"]
-    doc.add("### Equal-compute view", "")
+    doc.add("### Equal-compute view (anytime)", "")
     table = compute.compute_table(curves, dataset, methods, val)
     if not table.empty:
         shown = pd.DataFrame({"Method": table["method"], "Seeds": table["n_seeds"].astype(str),
                               "Image passes / epoch": [f"{v:,.0f}" for v in table["passes_per_epoch"]],
+                              "Compute passes / epoch": [f"{v:,.0f}" for v in table["compute_per_epoch"]],
                               "Training s / epoch": [f"{v:.2f}" for v in table["seconds_per_epoch"]],
                               "Final test R@1": [format_interval(tables.summary_interval(ctx["summary"], dataset, m, "recall@1")
                                                                  or Interval(math.nan, math.nan, 0, math.nan, math.nan), 100)
@@ -106,9 +108,14 @@ def compute_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
                 shown[f"{curves_mod.metric_label(val)} at {readings.amount(budget)} {what}"] = [_iv(r, axis) for _, r in table.iterrows()]
         doc.table(out / "tables" / f"compute_{dataset}", shown, f"{dataset}: compute per epoch and results at equal compute", table)
         doc.add("Training seconds exclude the evaluation (`t_epoch − t_eval`); the equal budget is the least any "
-                "seed of any method spent in all; values there are interpolated per seed, then mean [95% interval].", "")
-    doc.figure(out / "figures" / f"fig4_recall_{dataset}", "Fig. 4 / equal compute: validation R@1 per epoch, "
-               "per image pass and per second", lambda: figures.fig_recall_curves(curves, dataset, methods, val))
+                "seed of any method spent in all; values there are interpolated per seed, then mean [95% interval]. "
+                "Compute passes count a re-embedded image (eval mode, no gradient) at "
+                f"{ctx.get('reembed_cost') or '`train.reembed_cost`'} of a training pass (measured: "
+                "benchmarks/bench_pass_cost.py). **Anytime**: each method runs its own schedule and is read where it "
+                "crosses the budget, so the costlier methods are stopped early, mid-schedule (learning rate not yet "
+                "decayed); no run was retrained with its schedule scaled to the budget.", "")
+    doc.figure(out / "figures" / f"fig4_recall_{dataset}", "Fig. 4 / equal compute (anytime): validation R@1 per "
+               "epoch, per compute pass and per second", lambda: figures.fig_recall_curves(curves, dataset, methods, val))
     regime = compute.regime_table(curves, dataset, methods)
     doc.add("### The regime: random triplets with zero loss", "")
     if regime.empty:
