@@ -43,7 +43,7 @@ class TrainSettings:
     semihard_classes: int = 8  # P of P x K
     semihard_per_class: int = 4  # K
     max_memory_gb: float = 16.0  # splits above this many GB at the input size stream from disk (data/stream.py)
-    reembed_cost: float = 0.45  # a no-grad re-embedded image in training passes (benchmarks/bench_pass_cost.py)
+    reembed_cost: float = 0.5  # a no-grad re-embedded image in training passes (benchmarks/bench_pass_cost.py)
 
 
 @dataclass(frozen=True)
