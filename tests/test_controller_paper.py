@@ -207,3 +207,16 @@ def test_a_smoke_run_of_the_paper_method_follows_the_law_from_its_logged_errors(
     state = json.loads((tmp_path / "controller.json").read_text())
     assert state["law"] == "paper" and [h["epoch"] for h in state["history"]] == [2, 3, 4]
     assert json.loads((tmp_path / "config.json").read_text())["controller"]["law"] == "paper"
+
+
+def test_the_paper_laws_initial_kappa_sweep_resolves_to_the_paper_method():
+    from smartmining.runs import profile_runs, resolve
+
+    cfg = load_params(PARAMS, "smoke")
+    cfg = {**cfg, "sweeps": {**cfg["sweeps"], "kappa0_paper": {"method": "smart+global+adaptive-paper",
+                                                               "values": [16], "seeds": [0]}}}
+    validate_profile(cfg, "test")
+    assert "sweep-kappa0paper-16" in {r.name for r in profile_runs(cfg)}
+    run = resolve(cfg, "glyphs", "sweep-kappa0paper-16", {"mined_fraction": {"chosen": 0.5}})
+    assert run.method.name == "smart+global+adaptive-paper" and run.profile["controller"]["kappa0"] == 16
+    assert run.key["controller"]["law"] == "paper"
