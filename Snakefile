@@ -8,13 +8,11 @@
 import re
 
 from smartmining.config import load_params
-from smartmining.runs import profile_runs
 
 configfile: "workflow/config.yaml"
 
 PROFILE = load_params(config.get("params", "params.yaml"), config.get("profile"))
 PROFILE_NAME = PROFILE["profile"]
-RUNS = profile_runs(PROFILE)
 
 # Paths name the profile they were built with; a target naming another profile matches no rule.
 wildcard_constraints:

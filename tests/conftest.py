@@ -7,8 +7,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
-# The select stage's choices for the smoke runs that train with them (the pipeline writes the real ones).
-SMOKE_SELECTION = {"kappa": {"chosen": 2.0}, "mined_fraction": {"chosen": 0.5}}
+# The select stage's choices for the smoke runs that train with them (the pipeline writes the real ones):
+# the same values for every method; a run applies the ones its method tunes.
+SMOKE_CHOSEN = {"train.lr": 0.0005, "train.mined_fraction": 0.5, "mining.kappa": 2.0, "controller.target_error": 0.5}
+SMOKE_SELECTION = {"methods": {m: {"chosen": SMOKE_CHOSEN} for m in
+                               ("random", "random+global", "semihard", "hard", "smart", "smart+global",
+                                "smart+global+adaptive", "smart+global+adaptive-paper", "smart+adaptive", "smart-xbm")}}
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +53,11 @@ def train_smoke(smoke_data: Path, smoke_backbone: Path) -> Callable[..., dict]:
                            init_from=smoke_backbone, progress=False, **options)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _private_download_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own download folder: no test reads or writes ~/.cache/smartmining/downloads."""
+    folder = tmp_path_factory.mktemp("downloads") / "dl"
+    monkeypatch.setenv("SMARTMINING_DOWNLOADS", str(folder))
+    return folder

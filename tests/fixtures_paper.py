@@ -227,3 +227,35 @@ def closed_port_url(name: str) -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/{name}"
+
+
+def _cars_mat(path: Path, rows: list[tuple]) -> None:
+    """A devkit annotation file: annotations(bbox_x1, bbox_y1, bbox_x2, bbox_y2, class, fname)."""
+    dtype = [(f, "O") for f in ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "fname")]
+    annotations = np.empty((1, len(rows)), dtype=dtype)
+    for i, row in enumerate(rows):
+        annotations[0, i] = row
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"annotations": annotations})
+
+
+def build_cars_devkit(folder: Path, class_ids: tuple[int, ...] = (97, 98, 99, 100), per_class: int = 2) -> Fixture:
+    """The devkit layout of Kaggle's copies, under ``archive`` (a folder): cars_train/, cars_test/ (each class's
+    images spread over both, as the official image split does), devkit/cars_train_annos.mat, devkit/cars_meta.mat
+    and cars_test_annos_withlabels.mat. ``boxes`` maps "cars_train/00001.jpg" and the like to PIL crop boxes."""
+    src = folder / "devkit-src"
+    all_names = [f"Make{i} Model{i} {1990 + i % 30}" for i in range(1, 197)]
+    rows: dict[str, list[tuple]] = {"cars_train": [], "cars_test": []}
+    boxes = {}
+    for c in class_ids:
+        for j in range(per_class):
+            part = ("cars_train", "cars_test")[j % 2]
+            fname = f"{len(rows[part]) + 1:05d}.jpg"
+            tiny_jpeg(src / part / fname, 300 + c * 10 + j)
+            x1, y1, x2, y2 = 2 + j, 3, 18, 16
+            rows[part].append((np.uint16(x1), np.uint16(y1), np.uint16(x2), np.uint16(y2), np.uint8(c), fname))
+            boxes[f"{part}/{fname}"] = (x1 - 1, y1 - 1, x2, y2)
+    _cars_mat(src / "devkit" / "cars_train_annos.mat", rows["cars_train"])
+    _cars_mat(src / "cars_test_annos_withlabels.mat", rows["cars_test"])
+    scipy.io.savemat(src / "devkit" / "cars_meta.mat", {"class_names": np.array(all_names, dtype=object).reshape(1, -1)})
+    return Fixture(src, {c: per_class for c in class_ids}, {c: all_names[c - 1] for c in class_ids}, boxes)

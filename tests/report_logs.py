@@ -135,10 +135,16 @@ def make_cfg(datasets: list[str], methods: list[str], seeds: list[int], sweeps: 
     }
 
 
-SELECTION = {"kappa": {"chosen": 4.0, "metric": "val_recall@1", "values": {"1": 0.61, "4": 0.64},
-                       "method": "smart+global", "seeds": [0], "parameter": "mining.kappa"},
-             "mined_fraction": {"chosen": 0.6, "metric": "val_recall@1", "values": {"0.2": 0.58, "0.6": 0.63},
-                                "method": "smart+global+adaptive", "seeds": [0], "parameter": "train.mined_fraction"}}
+SELECTION = {"metric": "val_recall@1", "seeds": [100], "runs_per_method": 2, "methods": {
+    "smart+global": {"chosen": {"train.lr": 0.001, "mining.kappa": 4.0}, "chosen_run": "tune1-smart+global", "n_runs": 2,
+                     "tried": [{"run": "tune0-smart+global", "values": {"train.lr": 0.0005, "mining.kappa": 1.0}, "score": 0.61},
+                               {"run": "tune1-smart+global", "values": {"train.lr": 0.001, "mining.kappa": 4.0}, "score": 0.64}]},
+    "smart+global+adaptive": {"chosen": {"train.lr": 0.001, "train.mined_fraction": 0.6}, "n_runs": 2,
+                              "chosen_run": "tune1-smart+global+adaptive",
+                              "tried": [{"run": "tune0-smart+global+adaptive", "score": 0.58,
+                                         "values": {"train.lr": 0.001, "train.mined_fraction": 0.2}},
+                                        {"run": "tune1-smart+global+adaptive", "score": 0.63,
+                                         "values": {"train.lr": 0.001, "train.mined_fraction": 0.6}}]}}}
 
 
 def write_logs(tmp: Path, cfg: dict, columns: list[str] | None = None, extras: bool = True) -> tuple[Path, Path, Path]:

@@ -12,7 +12,7 @@ from smartmining.errors import SmartMiningError
 from smartmining.models import BACKBONES, EmbeddingNet, build_backbone, build_model, embed, register_backbone
 from smartmining.models.backbones import weights_cache_file
 
-FEATURE_DIMS = {"convnet": 256, "googlenet": 1024, "resnet18": 512, "resnet50": 2048}
+FEATURE_DIMS = {"convnet": 256, "googlenet": 1024, "mobilenet_v2": 1280, "resnet18": 512, "resnet50": 2048}
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +25,7 @@ def no_downloads(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
 
 
-def test_registry_holds_the_four_backbones():
+def test_registry_holds_the_five_backbones():
     assert set(FEATURE_DIMS) <= set(BACKBONES)
 
 
@@ -45,7 +45,7 @@ def test_embedding_shape_unit_norm_and_feature_dim(name):
     with torch.no_grad():
         trained = model(images)
     assert isinstance(trained, torch.Tensor) and trained.shape == (2, 16)  # no GoogLeNet aux outputs
-    if name != "convnet":
+    if name not in ("convnet", "mobilenet_v2"):
         assert isinstance(model.backbone.fc, nn.Identity)
     if name == "googlenet":  # pool5 after dropout, auxiliary classifiers gone
         assert isinstance(model.backbone.dropout, nn.Dropout)
@@ -86,7 +86,7 @@ def test_param_groups_give_the_head_ten_times_the_rate():
 
 
 def test_unknown_backbone_and_option_name_the_choices():
-    with pytest.raises(SmartMiningError, match="convnet, googlenet, resnet18, resnet50"):
+    with pytest.raises(SmartMiningError, match="convnet, googlenet, mobilenet_v2, resnet18, resnet50"):
         build_model("vgg16")
     with pytest.raises(SmartMiningError, match="widths"):
         build_model("resnet18", widths=(8,))
@@ -106,9 +106,10 @@ def test_register_backbone_adds_a_builder():
         del BACKBONES["test_linear"]
 
 
-@pytest.mark.parametrize("name", ["resnet18", "googlenet"])
+@pytest.mark.parametrize("name", ["resnet18", "googlenet", "mobilenet_v2"])
 def test_pretrained_without_cache_or_network_says_what_to_do(name):
-    weights = {"resnet18": torchvision.models.ResNet18_Weights, "googlenet": torchvision.models.GoogLeNet_Weights}
+    weights = {"resnet18": torchvision.models.ResNet18_Weights, "googlenet": torchvision.models.GoogLeNet_Weights,
+               "mobilenet_v2": torchvision.models.MobileNet_V2_Weights}
     file_name = weights[name].IMAGENET1K_V1.url.rsplit("/", 1)[1]
     with pytest.raises(SmartMiningError) as info:
         build_model(name, pretrained=True)
@@ -125,10 +126,12 @@ def test_pretrained_from_torch_hub_cache(tmp_path):
     assert torch.equal(model.backbone.conv1.weight, source.conv1.weight)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "googlenet"])
+@pytest.mark.parametrize("name", ["resnet18", "googlenet", "mobilenet_v2"])
 def test_pretrained_from_local_state_dict_file(name, tmp_path):
     torch.manual_seed(1)
-    if name == "googlenet":  # as torchvision's ImageNet file: with the auxiliary classifiers
+    if name == "mobilenet_v2":  # torchvision's file layout: features.* and classifier.*
+        source = torchvision.models.mobilenet_v2(weights=None)
+    elif name == "googlenet":  # as torchvision's ImageNet file: with the auxiliary classifiers
         source = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
     else:
         source = torchvision.models.resnet18(weights=None)
@@ -184,3 +187,36 @@ def test_embed_matches_a_direct_forward_in_eval_mode():
 def test_embedding_net_rejects_bad_dims():
     with pytest.raises(SmartMiningError, match="embedding_dim"):
         EmbeddingNet(nn.Identity(), 4, embedding_dim=0)
+
+
+def test_mobilenet_v2_from_the_torch_hub_cache_file_torchvision_names():
+    torch.manual_seed(3)
+    source = torchvision.models.mobilenet_v2(weights=None)
+    cached = weights_cache_file(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1)
+    assert cached.name == "mobilenet_v2-b0353104.pth"  # the file ../shared/weights holds
+    cached.parent.mkdir(parents=True)
+    torch.save(source.state_dict(), cached)
+    model = build_model("mobilenet_v2", pretrained=True, frozen_blocks=4)
+    assert torch.equal(model.backbone.features[0][0].weight, source.features[0][0].weight)
+    assert torch.equal(model.backbone.features[18][1].running_var, source.features[18][1].running_var)
+
+
+def test_mobilenet_v2_frozen_blocks_keep_weights_and_batch_norm_statistics():
+    torch.manual_seed(4)
+    model = build_model("mobilenet_v2", embedding_dim=8, frozen_blocks=5)
+    frozen, trained = model.backbone.features[:5], model.backbone.features[5:]
+    before = {k: v.clone() for k, v in frozen.state_dict().items()}
+    trained_bn = trained[0].conv[0][1].running_mean.clone()
+    model.train()
+    assert not any(m.training for block in frozen for m in block.modules())
+    assert all(m.training for block in trained for m in block.modules())
+    out = model(torch.rand(4, 3, 32, 32))
+    out[:, 0].sum().backward()
+    assert all(p.grad is None and not p.requires_grad for p in frozen.parameters())
+    assert all(p.grad is not None for p in trained.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in frozen.state_dict().items())  # BN statistics too
+    assert not torch.equal(trained[0].conv[0][1].running_mean, trained_bn)  # trained blocks update theirs
+    groups = model.param_groups(base_lr=0.01)
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    with pytest.raises(SmartMiningError, match="frozen_blocks must be between 0 and 19"):
+        build_model("mobilenet_v2", frozen_blocks=20)

@@ -19,7 +19,7 @@ from smartmining.runs import run_key
 from smartmining.settings import Settings
 from test_controller import KAPPA0S, fallback, linear, loglinear, run
 
-from conftest import PARAMS
+from conftest import PARAMS, SMOKE_SELECTION
 
 
 def paper(kappa0: float, **kwargs) -> PaperKappaController:
@@ -213,10 +213,10 @@ def test_the_paper_laws_initial_kappa_sweep_resolves_to_the_paper_method():
     from smartmining.runs import profile_runs, resolve
 
     cfg = load_params(PARAMS, "smoke")
-    cfg = {**cfg, "sweeps": {**cfg["sweeps"], "kappa0_paper": {"method": "smart+global+adaptive-paper",
-                                                               "values": [16], "seeds": [0]}}}
+    cfg = {**cfg, "sweeps": {**cfg["sweeps"], "kappa0": {"method": ["smart+global+adaptive", "smart+global+adaptive-paper"],
+                                                         "values": [16], "seeds": [0]}}}
     validate_profile(cfg, "test")
-    assert "sweep-kappa0paper-16" in {r.name for r in profile_runs(cfg)}
-    run = resolve(cfg, "glyphs", "sweep-kappa0paper-16", {"mined_fraction": {"chosen": 0.5}})
+    assert "sweep-kappa0-16_smart+global+adaptive-paper" in {r.name for r in profile_runs(cfg)}
+    run = resolve(cfg, "glyphs", "sweep-kappa0-16_smart+global+adaptive-paper", SMOKE_SELECTION)
     assert run.method.name == "smart+global+adaptive-paper" and run.profile["controller"]["kappa0"] == 16
     assert run.key["controller"]["law"] == "paper"

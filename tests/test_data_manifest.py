@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from smartmining.data import registry
-from smartmining.data.manifest import (MANIFEST_COLUMNS, file_md5, read_manifest, split_classes,
+from smartmining.data.manifest import (MANIFEST_COLUMNS, file_md5, manifest_digest, read_manifest, split_classes,
                                        write_manifest)
 from smartmining.errors import SmartMiningError
 
@@ -124,7 +124,8 @@ def test_prepare_is_a_no_op_with_the_same_options(tmp_path: Path, counting_datas
     assert read_manifest(path)["class_name"].nunique() == 4
     record = json.loads((tmp_path / "dataset.json").read_text())
     assert record == {"dataset": "toy", "version": 1,
-                      "options": {"size": 2, "val_classes": 0, "val_seed": 0, "skip_bad_images": False}}
+                      "options": {"size": 2, "val_classes": 0, "val_seed": 0, "skip_bad_images": False},
+                      "fetched_with": {}, "manifest_sha256": manifest_digest(read_manifest(path))}
     registry.prepare_dataset("toy", tmp_path, size=2)  # the default spelled out: same options
     assert len(counting_dataset) == 1
     registry.prepare_dataset("toy", tmp_path, size=3)

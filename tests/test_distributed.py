@@ -18,7 +18,7 @@ import torch.multiprocessing as mp
 from smartmining.training.distributed import gather_rows, shard_bounds
 
 METHOD = "smart+global+adaptive"  # offline mining (rank 0 mines), adaptive kappa, the global loss
-SELECTION = {"kappa": {"chosen": 2.0}, "mined_fraction": {"chosen": 0.5}}
+from conftest import SMOKE_SELECTION as SELECTION  # noqa: E402
 EPOCHS = 2  # epoch 1: random warm-up; epoch 2 mines
 
 

@@ -1,4 +1,5 @@
-"""Downloads: resume with Range, mirrors, retries, md5 verification, local files and extraction."""
+"""Downloads: resume with Range, mirrors, retries, md5 verification, the download folder, local files and
+extraction."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 from fixtures_paper import RangeServer, closed_port_url, md5_of
 
-from smartmining.data.download import (RemoteFile, Transfer, check_md5_text, download_file, extract_once,
-                                       verify_local_file)
+from smartmining.data.download import RemoteFile, Transfer, check_md5_text, download_file, verify_local_file
+from smartmining.data.folders import extract_once
+from smartmining.data.local_copies import Checksum, checked_copy, downloads_folder, local_or_download
 from smartmining.errors import SmartMiningError
 
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB: several blocks, so "half-way" is mid-stream
@@ -182,3 +184,49 @@ def test_broken_archive_leaves_no_extracted_folder(tmp_path: Path) -> None:
     with pytest.raises(SmartMiningError, match="broken.tgz: cannot extract"):
         extract_once(broken, tmp_path / "out" / "extracted", "s")
     assert _leftovers(tmp_path / "out") == []
+
+
+def test_failed_download_leaves_no_folder_it_created(tmp_path: Path) -> None:
+    with RangeServer({}) as server:
+        with pytest.raises(SmartMiningError, match="HTTP 404"):
+            download_file(_remote(server.url("data.tgz")), tmp_path / "cache" / "downloads", FAST)
+    assert _leftovers(tmp_path) == []  # neither downloads/ nor cache/
+    (tmp_path / "mine").mkdir()
+    with RangeServer({}) as server, pytest.raises(SmartMiningError):
+        download_file(_remote(server.url("data.tgz")), tmp_path / "mine", FAST)
+    assert (tmp_path / "mine").is_dir()  # a folder that was there before stays
+
+
+def test_extracted_folders_follow_the_umask(tmp_path: Path) -> None:
+    archive = _tgz(tmp_path / "a.tgz", {"top/x.txt": b"one"})
+    old = os.umask(0o022)
+    try:
+        dest = extract_once(archive, tmp_path / "out" / "extracted", "s")
+    finally:
+        os.umask(old)
+    assert dest.stat().st_mode & 0o777 == 0o755
+
+
+def test_download_folder_option_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTMINING_DOWNLOADS", "/data/dl")
+    assert downloads_folder("/given") == Path("/given")
+    assert downloads_folder(None) == Path("/data/dl")
+    monkeypatch.delenv("SMARTMINING_DOWNLOADS")
+    assert downloads_folder() == Path("~/.cache/smartmining/downloads").expanduser()
+
+
+def test_copy_in_the_download_folder_is_accepted_by_content_only(tmp_path: Path) -> None:
+    assert checked_copy(tmp_path, "data.tgz", Checksum("md5", md5_of(PAYLOAD))) is None
+    (tmp_path / "data.tgz").write_bytes(PAYLOAD)
+    with RangeServer({"data.tgz": b"other"}) as server:
+        path = local_or_download(_remote(server.url("data.tgz")), tmp_path, FAST)
+    assert path == tmp_path / "data.tgz" and server.requests == []  # no download
+    sha = __import__("hashlib").sha256(PAYLOAD).hexdigest()
+    assert checked_copy(tmp_path, "data.tgz", Checksum("sha256", sha)) == path
+    (tmp_path / "data.tgz").write_bytes(b"same name, other bytes")
+    with pytest.raises(SmartMiningError) as err:
+        local_or_download(_remote("http://127.0.0.1:9/data.tgz"), tmp_path, FAST)
+    assert str(tmp_path / "data.tgz") in str(err.value) and f"expected {md5_of(PAYLOAD)}" in str(err.value)
+    assert (tmp_path / "data.tgz").exists()  # the user's file is not deleted
+    with pytest.raises(SmartMiningError, match="sha256 must be 64 hex digits"):
+        Checksum("sha256", "abc")

@@ -3,6 +3,8 @@ small archives with the real layouts, served over HTTP or given as local files."
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 from fixtures_paper import IMAGE_SIZE, Fixture, RangeServer, build_cars, build_cub, build_sop
 from PIL import Image
 
-import smartmining.data.paper_datasets as pd_  # registers cub200, cars196 and sop
+import smartmining.data.cars196 as cars_
+import smartmining.data.paper_datasets as pd_  # registers cub200 and sop
 from smartmining.data.images import resolve_path
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import prepare_dataset
@@ -130,7 +133,8 @@ def _check_manifest(root: Path, fx: Fixture, train_ids: set[int]) -> None:
         assert resolve_path(root, path).is_file()
 
 
-def test_cub_over_http_resumes_splits_and_is_cached(tmp_path: Path, fixtures: dict[str, Fixture]) -> None:
+def test_cub_over_http_resumes_splits_and_is_cached(tmp_path: Path, fixtures: dict[str, Fixture],
+                                                    _private_download_folder: Path) -> None:
     fx = fixtures["cub200"]
     root = tmp_path / "cub"
     options = dict(QUIET, md5=fx.md5, expected=fx.counts({1, 2}))
@@ -144,14 +148,21 @@ def test_cub_over_http_resumes_splits_and_is_cached(tmp_path: Path, fixtures: di
     manifest = read_manifest(root / "manifest.csv")
     assert manifest["path"].str.startswith("extracted/CUB_200_2011/images/").all()
     assert sorted(set(manifest["class_name"])) == ["001.Bird_1", "002.Bird_2", "101.Bird_101", "102.Bird_102"]
-    assert sorted(p.name for p in (root / "downloads").iterdir()) == ["CUB_200_2011.tgz"]
+    assert sorted(p.name for p in _private_download_folder.iterdir()) == ["CUB_200_2011.tgz"]
+    assert not (root / "downloads").exists()
 
 
 def test_cub_crops_bounding_boxes(tmp_path: Path, fixtures: dict[str, Fixture]) -> None:
     fx = fixtures["cub200"]
     root = tmp_path / "cub"
-    manifest = pd_.cub200(root, archive=str(fx.archive), md5=fx.md5, crop_boxes=True,
-                          expected=fx.counts({1, 2}), **QUIET)
+    old = os.umask(0o022)
+    try:
+        manifest = pd_.cub200(root, archive=str(fx.archive), md5=fx.md5, crop_boxes=True,
+                              expected=fx.counts({1, 2}), **QUIET)
+    finally:
+        os.umask(old)
+    for folder in ("extracted", "cropped"):
+        assert (root / folder).stat().st_mode & 0o777 == 0o755, folder  # not the 700 of a temporary folder
     assert manifest["path"].str.startswith("cropped/images/").all()
     for path in manifest["path"]:
         left, top, right, bottom = fx.boxes[path.removeprefix("cropped/")]
@@ -166,7 +177,8 @@ def test_cub_with_the_paper_counts_refuses_a_small_copy(tmp_path: Path, fixtures
     assert not (tmp_path / "cub" / "manifest.csv").exists()
 
 
-def test_corrupted_archive_download_leaves_nothing_that_passes(tmp_path: Path, fixtures: dict[str, Fixture]) -> None:
+def test_corrupted_archive_download_leaves_nothing_that_passes(tmp_path: Path, fixtures: dict[str, Fixture],
+                                                               _private_download_folder: Path) -> None:
     fx = fixtures["cub200"]
     data = bytearray(fx.archive.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -176,7 +188,8 @@ def test_corrupted_archive_download_leaves_nothing_that_passes(tmp_path: Path, f
             prepare_dataset("cub200", root, urls=[server.url("CUB_200_2011.tgz")], md5=fx.md5,
                             expected=fx.counts({1, 2}), **QUIET)
     assert f"expected {fx.md5}, got " in str(err.value) and "archive=PATH" in str(err.value)
-    assert sorted(p.name for p in root.rglob("*")) == ["downloads"]  # no archive, part, extraction or manifest
+    assert sorted(p.name for p in root.rglob("*")) == []  # no extraction or manifest
+    assert not _private_download_folder.exists()  # no archive, no part file, no empty download folder
 
 
 def test_cars_over_http_after_a_404_mirror(tmp_path: Path, fixtures: dict[str, Fixture]) -> None:
@@ -202,7 +215,7 @@ def test_cars_crops_with_matlab_boxes_from_an_extracted_folder(tmp_path: Path, f
         tar.extractall(folder, filter="data")
     shutil.copy(fx.annotations, folder / "cars_annos.mat")
     root = tmp_path / "cars"
-    manifest = pd_.cars196(root, extracted=str(folder), annotations_md5=fx.annotations_md5, crop_boxes=True,
+    manifest = cars_.cars196(root, extracted=str(folder), annotations_md5=fx.annotations_md5, crop_boxes=True,
                            expected=fx.counts({97, 98}), **QUIET)
     for path in manifest["path"]:
         left, top, right, bottom = fx.boxes[path.removeprefix("cropped/")]
@@ -259,3 +272,22 @@ def test_missing_images_are_listed(tmp_path: Path, fixtures: dict[str, Fixture])
     victim.unlink()
     with pytest.raises(SmartMiningError, match=r"1 listed image\(s\) missing .*" + victim.name):
         pd_.sop(root, extracted=str(root / "extracted"), expected={}, **QUIET)
+
+
+def test_archive_in_the_download_folder_is_used_without_a_download(tmp_path: Path, fixtures: dict[str, Fixture],
+                                                                   _private_download_folder: Path) -> None:
+    fx = fixtures["cub200"]
+    _private_download_folder.mkdir(parents=True)
+    shutil.copy(fx.archive, _private_download_folder / "CUB_200_2011.tgz")
+    with RangeServer({}) as server:
+        prepare_dataset("cub200", tmp_path / "cub", urls=[server.url("CUB_200_2011.tgz")], md5=fx.md5,
+                        expected=fx.counts({1, 2}), **QUIET)
+    assert server.requests == []
+    _check_manifest(tmp_path / "cub", fx, {1, 2})
+    # The download_dir option names another folder; a file there of the right name but other bytes is refused.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "CUB_200_2011.tgz").write_bytes(b"not the archive")
+    with pytest.raises(SmartMiningError) as err:
+        pd_.cub200(tmp_path / "cub2", md5=fx.md5, download_dir=str(mine), expected={}, **QUIET)
+    assert str(mine / "CUB_200_2011.tgz") in str(err.value) and f"expected {fx.md5}" in str(err.value)

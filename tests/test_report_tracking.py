@@ -37,13 +37,13 @@ def test_tracking_table_judges_each_adaptive_run() -> None:
 
 def test_both_laws_are_tracked_and_named() -> None:
     cfg = {"controller": {"law": "ours"},
-           "sweeps": {"kappa0": {"method": "smart+global+adaptive", "values": [64], "seeds": [0]},
-                      "kappa0_paper": {"method": "smart+global+adaptive-paper", "values": [4], "seeds": [0]}}}
+           "sweeps": {"kappa0": {"method": ["smart+global+adaptive", "smart+global+adaptive-paper"], "values": [64, 4],
+                                 "seeds": [0]}}}
     extra = curves()
-    for run in ("smart+global+adaptive-paper", "sweep-kappa0paper-4"):
+    for run in ("smart+global+adaptive-paper", "sweep-kappa0-4_smart+global+adaptive-paper"):
         extra = pd.concat([extra, curves().query("run == 'smart+global+adaptive'").assign(run=run)])
     table = tracking_table(extra, "g", 0.5, 0.1, cfg).set_index("run")
-    assert table.loc["smart+global+adaptive-paper", "law"] == "paper" and table.loc["sweep-kappa0paper-4", "law"] == "paper"
+    assert table.loc["smart+global+adaptive-paper", "law"] == "paper" and table.loc["sweep-kappa0-4_smart+global+adaptive-paper", "law"] == "paper"
     assert table.loc["smart+global+adaptive", "law"] == "ours"
     line = tracking_readings(table.reset_index(), 0.5, 0.1)[0]
     assert "0 of 2 with the paper's law" in line and "1 of 2 with our law" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 import re
 from pathlib import Path
@@ -52,41 +54,74 @@ def test_first_reaching_matches_the_oracle_on_random_curves() -> None:
         assert convergence.first_reaching(v, frac) == first_reaching_oracle(v, frac)
 
 
-def hand_made_curves() -> pd.DataFrame:
-    """Two seeds; the adaptive run levels off at epoch 2, the fixed one climbs until epoch 5."""
+def hand_made_curves(start: float | None = None) -> pd.DataFrame:
+    """Two seeds; the adaptive run levels off at epoch 2, the fixed one climbs until epoch 5; with ``start`` an
+    epoch-0 row (the pretrained network) at that value."""
     adaptive = [0.50, 0.78, 0.80, 0.80, 0.79]
     fixed = [0.30, 0.50, 0.62, 0.70, 0.80]
     rows = []
     for run, curve, t in (("smart+global+adaptive", adaptive, 3.0), ("smart+global", fixed, 2.0)):
         for seed, shift in ((0, -0.01), (1, 0.01)):
+            if start is not None:
+                rows.append({"dataset": "d", "run": run, "seed": seed, "epoch": 0, "recall@1": start + shift,
+                             "t_epoch": 9.0})
             for e, r1 in enumerate(curve, start=1):
                 rows.append({"dataset": "d", "run": run, "seed": seed, "epoch": e, "recall@1": r1 + shift,
                              "t_epoch": t + seed})
     return pd.DataFrame(rows)
 
 
-def test_convergence_per_seed_and_paired_ratio() -> None:
-    data = hand_made_curves()
+def gain_oracle(start: float, values: list[float], fraction: float) -> int | None:
+    """By the definition: the first trained epoch (from 1) at start + fraction * (best - start); None without gain."""
+    best = max(v for v in values if not math.isnan(v))
+    if best <= start:
+        return None
+    for e, v in enumerate(values, start=1):
+        if not math.isnan(v) and v - start >= fraction * (best - start) - 1e-12:
+            return e
+    return None
+
+
+def test_first_reaching_gain_matches_the_definition() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        values = rng.random(rng.integers(1, 10)).tolist()
+        start, frac = float(rng.uniform(0, 1)), float(rng.uniform(0.5, 1.0))
+        pos = convergence.first_reaching_gain(start, values, frac)
+        assert (None if pos is None else pos + 1) == gain_oracle(start, values, frac)
+    assert convergence.first_reaching_gain(0.9, [0.5, 0.8]) is None  # below the pretrained network: no gain
+    assert convergence.first_reaching_gain(math.nan, [0.5, 0.8]) is None
+
+
+def test_convergence_on_the_gain_per_seed_and_paired_ratio() -> None:
+    data = hand_made_curves(start=0.40)
     conv = convergence.convergence_table(data, "d", ["smart+global", "smart+global+adaptive"], "recall@1").set_index("method")
-    # per seed: adaptive reaches 95% of its own best at epoch 2, fixed at epoch 5 (both seeds)
+    # gain 0.80 - 0.40 per seed; 95% of it is 0.78: the adaptive run reaches it at epoch 2, the fixed one at 5
     assert conv.loc["smart+global+adaptive", "epoch_mean"] == 2 and conv.loc["smart+global", "epoch_mean"] == 5
-    # seconds: cumulative t_epoch of each seed (3 s and 4 s an epoch), mean over seeds
+    assert conv.loc["smart+global", "gain_mean"] == pytest.approx(0.40) and conv.loc["smart+global", "at0_mean"] == pytest.approx(0.40)
+    assert conv.loc["smart+global", "at2_mean"] == pytest.approx(0.50)
+    # seconds: cumulative t_epoch of the trained epochs of each seed (3 s and 4 s), mean over seeds
     assert conv.loc["smart+global+adaptive", "seconds_mean"] == pytest.approx((2 * 3.0 + 2 * 4.0) / 2)
-    assert conv.loc["smart+global", "best_mean"] == pytest.approx(0.80)
-    cmp = convergence.adaptive_comparison(data, "d", ["smart+global", "smart+global+adaptive"], "recall@1")
-    assert cmp["epochs"].kind == "ratio" and cmp["epochs"].interval.mean == pytest.approx(2 / 5)
+    # area / epoch of seed 0 of the fixed run, by the trapezoid rule over epochs 0..5
+    v = [0.39, 0.29, 0.49, 0.61, 0.69, 0.79]
+    area0 = sum((v[i] + v[i + 1]) / 2 for i in range(5)) / 5
+    assert convergence.seed_measures(data, "d", "smart+global", "recall@1").set_index("seed").loc[0, "auc"] == pytest.approx(area0)
+    cmp = convergence.adaptive_comparison(data, "d", "smart+global+adaptive", "recall@1")
+    assert cmp["fixed"] == "smart+global" and cmp["epochs"].kind == "ratio"
+    assert cmp["epochs"].interval.mean == pytest.approx(2 / 5)
     assert cmp["seconds"].interval.mean == pytest.approx((6 / 10 + 8 / 15) / 2)
-    assert cmp["epoch_diff"].interval.mean == pytest.approx(-3)
-    text = " ".join(readings.adaptive_speed(cmp, "recall@1"))
-    assert "paired ratio 0.40 [0.40, 0.40]" in text and "does not hold" not in text
+    no_start = convergence.convergence_table(hand_made_curves(), "d", ["smart+global"], "recall@1")
+    assert no_start["no_gain"].iloc[0] == 2 and math.isnan(no_start["epoch_mean"].iloc[0])  # no epoch 0: no gain
+    assert convergence.fixed_counterpart("smart+global+adaptive-paper") == "smart+global"
+    assert convergence.fixed_counterpart("smart+adaptive") == "smart"
 
 
 @pytest.mark.parametrize("ratios, words", [
-    ([0.2, 0.25, 0.2], "holds on our data"),
-    ([0.5, 0.6, 0.55], "holds only in part"),
-    ([0.8, 1.2, 1.0], "no detectable difference in epochs"),
-    ([1.5, 1.6, 1.7], "takes more epochs"),
-    ([0.2], "cannot be judged here"),
+    ([0.2, 0.25, 0.2], "is within reach"),
+    ([0.5, 0.6, 0.55], "is met only in part"),
+    ([0.8, 1.2, 1.0], "the interval of the ratio contains 1"),
+    ([1.5, 1.6, 1.7], "lies above 1"),
+    ([0.2], "cannot be placed"),
 ])
 def test_paper_claim_sentence(ratios: list[float], words: str) -> None:
     from smartmining.report.stats import paired
@@ -201,31 +236,31 @@ def test_summarise_uses_the_sample_std_and_a_t_interval() -> None:
 
 
 def test_paired_reading_of_final_metrics() -> None:
-    finals = pd.DataFrame([("d", run, s, "recall@1", v, "metrics.json")
-                           for run, vals in (("smart", [0.45, 0.48, 0.45]), ("random", [0.40, 0.42, 0.41]))
-                           for s, v in enumerate(vals)], columns=["dataset", "run", "seed", "metric", "value", "source"])
-    s = readings.compare_finals(finals, "d", "smart", "random")
-    assert "paired difference +5.00 [+2.52, +7.48] points" in s and s.endswith("**smart better than random**.")
-    assert readings.compare_finals(finals, "d", "smart", "semihard") is None
+    from smartmining.report.family import adjust, describe, make_reading
+
+    va, vb = dict(enumerate([0.45, 0.48, 0.45])), dict(enumerate([0.40, 0.42, 0.41]))
+    r = adjust([make_reading("d/x/r1", "d", "x", "test R@1", "smart", "random", va, vb, 0.02)], 0.05)[0]
+    s = describe(r)
+    # alone in its family: 2 hypotheses; raw p of [.05, .06, .04] is 0.013, so Holm gives 0.026: better
+    assert "paired difference +5.00 [+2.52, +7.48] points (3 seeds)" in s and s.endswith("**smart better than random**.")
+    assert r.family_size == 2 and r.p_holm == pytest.approx(2 * r.p)
     assert readings.trend(np.array([0.6, 0.1, 0.2]), np.array([3.0, 1.0, 2.0])) == "rises"
     assert readings.trend(np.array([1, 2, 3]), np.array([3.0, 1.0, 2.0])) == "has no monotone trend"
 
 
 def test_selection_and_controller_files(tmp_path: Path) -> None:
     assert inputs.read_selection(tmp_path, ["cub200"]).empty
-    path = tmp_path / "selection.json"
-    path.write_text('{"cub200": {"kappa": {"chosen": 2, "metric": "val_recall@1", "values": {"1": 0.6, "2": 0.7}}}}')
-    row = inputs.read_selection(tmp_path, ["cub200"]).iloc[0]
-    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["values"]) == ("cub200", "kappa", 2.0, {1.0: 0.6, 2.0: 0.7})
-    path.unlink()
     (tmp_path / "selection").mkdir()  # the pipeline's file: one per dataset, as select() writes it
-    (tmp_path / "selection" / "cars196.json").write_text(
-        '{"mined_fraction": {"chosen": 0.4, "metric": "val_recall@1", "values": {"0.2": 0.5, "0.4": 0.55}, '
-        '"method": "smart+global+adaptive", "seeds": [0, 1], "parameter": "train.mined_fraction"}}')
+    (tmp_path / "selection" / "cars196.json").write_text(json.dumps({
+        "metric": "val_recall@1", "seeds": [100, 101], "methods": {"hard": {
+            "chosen": {"train.lr": 0.01, "train.mined_fraction": 0.4}, "chosen_run": "tune1-hard", "n_runs": 4,
+            "tried": [{"run": "tune0-hard", "values": {"train.lr": 0.003, "train.mined_fraction": 0.2}, "score": 0.5},
+                      {"run": "tune1-hard", "values": {"train.lr": 0.01, "train.mined_fraction": 0.4}, "score": 0.55}]}}}))
     row = inputs.read_selection(tmp_path, ["cub200", "cars196"]).iloc[0]
-    assert (row["dataset"], row["hyperparameter"], row["chosen"], row["seed"]) == ("cars196", "mined_fraction", 0.4, "0, 1")
-    (tmp_path / "selection" / "cars196.json").write_text('{"kappa": {"metric": "val_recall@1"}}')
-    with pytest.raises(SmartMiningError, match=r"cars196\.json: entry 'kappa' should be an object with \"chosen\""):
+    assert (row["dataset"], row["method"], row["chosen"], row["seeds"], row["n_runs"]) == (
+        "cars196", "hard", {"train.lr": 0.01, "train.mined_fraction": 0.4}, "100, 101", 4)
+    (tmp_path / "selection" / "cars196.json").write_text('{"kappa": {"chosen": 2, "metric": "val_recall@1"}}')
+    with pytest.raises(SmartMiningError, match=r"cars196\.json: expected the select stage's object"):
         inputs.read_selection(tmp_path, ["cars196"])
     state = {"kappa": 3.0, "target_error": 0.6, "history": [
         {"epoch": 3, "rule": "hold", "unreachable": False, "reason": None, "clamp": None},

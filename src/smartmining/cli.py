@@ -59,9 +59,9 @@ def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, ove
 
     from smartmining.data.registry import prepare_dataset
 
-    from smartmining.runs import dataset_options
+    from smartmining.runs import prepare_options
 
-    opts: dict[str, Any] = {} if no_config else dataset_options(load(config_path, profile, overrides), dataset)
+    opts: dict[str, Any] = {} if no_config else prepare_options(load(config_path, profile, overrides), dataset)
     for text in options:
         key, _, value = text.partition("=")
         if not _:
@@ -162,6 +162,24 @@ def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 @main.command()
 @profile_options
 @click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="[default: runs/PROFILE/DATASET/_features].")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@user_errors
+def features(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
+             data_dir: Path | None) -> None:
+    """Cache the frozen blocks' outputs for every image (model.cache_frozen): runs train the rest on them."""
+    from smartmining.runs import DATA_DIR, FEATURES_DIR
+    from smartmining.training.job import cache_features
+
+    cfg = load(config_path, profile, overrides)
+    names = {"profile": cfg["profile"], "dataset": dataset}
+    record = cache_features(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(FEATURES_DIR.format(**names)))
+    click.echo(json.dumps(record, indent=2))
+
+
+@main.command()
+@profile_options
+@click.option("--dataset", required=True, help="Dataset name.")
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None, help="Folder of the profile's runs [default: runs/PROFILE].")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="selection JSON to write [default: results/PROFILE/selection/DATASET.json].")
@@ -207,23 +225,28 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
 @profile_options
 @click.option("--dataset", default="glyphs", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET].")
+              help="Folder for metrics.json and the embeddings [default: results/PROFILE/untrained/DATASET/seedSEED].")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Prepared dataset folder [default: data/PROFILE/DATASET].")
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="Evaluate the pretrain stage's backbone (pretrained-only baseline) instead of the untrained network.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The seed of the new head (and of the class split, with train.redraw_split).")
+@click.option("--kind", type=click.Choice(["untrained", "pretrained"]), default=None,
+              help="untrained: random weights; pretrained: the network runs start from [default: pretrained with --init-from].")
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
-             data_dir: Path | None, init_from: Path | None) -> None:
+             data_dir: Path | None, init_from: Path | None, seed: int, kind: str | None) -> None:
     """Evaluate the untrained (or pretrained-only) network on the test split: the floors of every table."""
     from smartmining.runs import DATA_DIR, RESULTS_DIR
     from smartmining.training.job import baseline as run_baseline
 
     cfg = load(config_path, profile, overrides)
     names = {"profile": cfg["profile"], "dataset": dataset}
-    kind = "pretrained" if init_from else "untrained"
-    out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset
-    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from)
+    kind = kind or ("pretrained" if init_from else "untrained")
+    out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset / f"seed{seed}"
+    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from,
+                           seed=seed, kind=kind)
     click.echo(json.dumps(metrics, indent=2))
 
 
@@ -235,20 +258,26 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
               help="Folder of the profile's prepared datasets, for the triplet galleries [default: data/PROFILE].")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: results/PROFILE].")
 @click.option("--readme", type=click.Path(path_type=Path), default=None,
-              help="Also rewrite this README's results block (between <!-- results:start/end --> markers).")
+              help="Also rewrite this README's results block of the profile (between <!-- results:PROFILE:start/end -->).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="readings.json to compare this run's readings with [default: the committed results/PROFILE/readings.json].")
+@click.option("--no-reference", is_flag=True, help="Compare with no reference report.")
 @user_errors
 def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], runs_dir: Path | None,
-           data_root: Path | None, out: Path | None, readme: Path | None) -> None:
-    """Tables, figures and REPORT.md from the run logs and embeddings of a profile."""
+           data_root: Path | None, out: Path | None, readme: Path | None, reference: Path | None,
+           no_reference: bool) -> None:
+    """Tables, figures and REPORT.md from the run logs and embeddings of a profile; the readings compared with a
+    reference report's (held, changed, contradicted)."""
     from smartmining.report.build import build_report
     from smartmining.report.readme import update_readme
 
     cfg = load(config_path, profile, overrides)
     name = cfg["profile"]
     out = out or Path("results") / name
-    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name)
+    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name,
+                        reference=reference, use_reference=not no_reference, echo=lambda line: click.echo(line, err=True))
     if readme is not None:
-        update_readme(readme, out)
+        update_readme(readme, out, name)
     click.echo(str(path))
 
 

@@ -132,4 +132,10 @@ def load_params(
     resolved = with_defaults(apply_overrides(resolve_profile(raw, name, source), list(overrides)))
     resolved["profile"] = name
     validate_profile(resolved, f"{source} (profile {name!r})")
+    from smartmining.tuning import check_tuning  # the tuning module owns what an equal budget is
+
+    try:
+        check_tuning(resolved)
+    except SmartMiningError as exc:
+        raise SmartMiningError(f"{source} (profile {name!r}): {exc}") from None
     return resolved

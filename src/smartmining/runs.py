@@ -1,13 +1,15 @@
 """The run matrix: the one owner of run names, of a profile's list of runs and of their folders.
 
-A run is (dataset, run name, seed). A run name is a method of the matrix (``smart+global``) or a sweep
-point ``sweep-<kind>-<value>``: a method with one parameter set to the value. The kinds:
+A run is (dataset, run name, seed). A run name is one of:
 
-- ``kappa`` (fixed kappa of ``smart``/``smart+global``) and ``fraction`` (mined fraction): *selection*
-  sweeps, judged on validation classes by the pipeline's ``select`` stage, whose choice the final runs
-  then train with (PAPER.md section 10);
-- ``kappa0`` (the adaptive controller's initial kappa): a robustness sweep reported beside the matrix
-  (Fig. 7); ``kappa0paper`` the same for the paper's law (``sweeps.kappa0_paper``), drawn beside it.
+- a method of the matrix (``smart+global``): a final run, trained with the hyperparameters the select
+  stage chose for that method on validation classes (PAPER.md section 10);
+- a tuning run ``tune<i>-<method>`` (smartmining.tuning): point i of the method's tuning design, trained
+  with the tuning seeds; every method gets the same number (equal tuning) and the select stage judges them;
+- a robustness sweep point ``sweep-<kind>-<value>`` (or ``sweep-<kind>-<value>_<method>`` for a sweep's
+  second and later methods): a method at its chosen hyperparameters with one parameter set to the value.
+  The kinds: ``kappa`` (fixed kappa, Fig. 7), ``fraction`` (mined fraction, Fig. 8), ``kappa0`` (the
+  adaptive controller's initial kappa, Fig. 7, once per law).
 
 Everything else (the CLI, the Snakefile, the report) asks this module; the trainer receives a resolved
 configuration and never sees a run name.
@@ -23,29 +25,27 @@ from typing import Any
 from smartmining.config import apply_overrides, validate_profile
 from smartmining.errors import SmartMiningError
 from smartmining.methods import MethodSpec, get_method
+from smartmining.tuning import design, parse_tuning_name, tuning_point, tuning_run_name, tuning_spec
 
 
 @dataclass(frozen=True)
 class SweepKind:
     config_key: str  # key under the profile's ``sweeps``
     parameter: str  # the dotted parameter the sweep sets
-    selects: str | None  # the hyperparameter the select stage chooses from it (None: not a selection sweep)
 
 
 SWEEPS: dict[str, SweepKind] = {
-    "kappa": SweepKind("kappa", "mining.kappa", "kappa"),
-    "fraction": SweepKind("mined_fraction", "train.mined_fraction", "mined_fraction"),
-    "kappa0": SweepKind("kappa0", "controller.kappa0", None),
-    "kappa0paper": SweepKind("kappa0_paper", "controller.kappa0", None),  # the same for the paper's law
+    "kappa": SweepKind("kappa", "mining.kappa"),
+    "fraction": SweepKind("mined_fraction", "train.mined_fraction"),
+    "kappa0": SweepKind("kappa0", "controller.kappa0"),
 }
-# Where each selected hyperparameter lands in the profile.
-SELECTED_PARAMETER = {kind.selects: kind.parameter for kind in SWEEPS.values() if kind.selects}
 
 
 @dataclass(frozen=True)
 class SweepPoint:
     sweep: str  # a key of SWEEPS
     value: float
+    method: str | None = None  # None: the sweep's first method
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,12 @@ class Run:
     dataset: str
     name: str
     seed: int
+    same_as: str | None = None  # a sweep point that trains exactly this method's final run of the seed
 
     @property
     def folder(self) -> str:
-        """The run's folder under runs/<profile>/."""
-        return f"{self.dataset}/{self.name}/seed{self.seed}"
+        """The run's folder under runs/<profile>/ (the final run's, for a sweep point equal to it)."""
+        return f"{self.dataset}/{self.same_as or self.name}/seed{self.seed}"
 
     @property
     def sweep(self) -> SweepPoint | None:
@@ -68,80 +69,126 @@ def format_value(value: float) -> str:
     return f"{value:g}"
 
 
-def sweep_run_name(sweep: str, value: float) -> str:
-    return f"sweep-{sweep}-{format_value(value)}"
+def sweep_run_name(sweep: str, value: float, method: str | None = None) -> str:
+    return f"sweep-{sweep}-{format_value(value)}" + (f"_{method}" if method else "")
 
 
 def sweep_point(name: str) -> SweepPoint | None:
-    """``sweep-kappa-4`` -> SweepPoint("kappa", 4.0); a method name -> None; anything else: an error."""
+    """``sweep-kappa-4`` -> SweepPoint("kappa", 4.0); a method or tuning name -> None; anything else: an error."""
     if not name.startswith("sweep-"):
         return None
     try:
-        _, sweep, value = name.split("-", 2)
+        _, sweep, rest = name.split("-", 2)
+        value, _, method = rest.partition("_")
         if sweep not in SWEEPS:
             raise KeyError(sweep)
-        return SweepPoint(sweep, float(value))
-    except (ValueError, KeyError):
+        if method:
+            get_method(method)
+        return SweepPoint(sweep, float(value), method or None)
+    except (ValueError, KeyError, SmartMiningError):
         kinds = ", ".join(f"sweep-{k}-VALUE" for k in SWEEPS)
-        raise SmartMiningError(f"run name {name!r}: expected a method or one of {kinds}") from None
+        raise SmartMiningError(f"run name {name!r}: expected a method, tune<I>-<method> or one of {kinds} "
+                               f"(optionally _<method>)") from None
 
 
 def sweep_spec(cfg: dict[str, Any], sweep: str) -> dict[str, Any]:
-    """The profile's sweep section for a kind (empty values where the profile has none)."""
-    return (cfg.get("sweeps") or {}).get(SWEEPS[sweep].config_key) or {"method": None, "values": [], "seeds": []}
+    """The profile's sweep section for a kind, ``methods`` always a list (empty values where there is none)."""
+    spec = dict((cfg.get("sweeps") or {}).get(SWEEPS[sweep].config_key) or {"method": None, "values": [], "seeds": []})
+    method = spec.get("method")
+    spec["methods"] = [m for m in (method if isinstance(method, list) else [method]) if m]
+    return spec
+
+
+def sweep_methods(cfg: dict[str, Any], point: SweepPoint) -> str:
+    spec = sweep_spec(cfg, point.sweep)
+    if point.method is None:
+        if not spec["methods"]:
+            raise SmartMiningError(f"sweep {point.sweep!r}: the profile's sweeps.{SWEEPS[point.sweep].config_key} "
+                                   f"names no method")
+        return spec["methods"][0]
+    return point.method
 
 
 def run_method(cfg: dict[str, Any], name: str) -> MethodSpec:
     point = sweep_point(name)
-    return get_method(sweep_spec(cfg, point.sweep)["method"] if point else name)
+    if point is not None:
+        return get_method(sweep_methods(cfg, point))
+    tuned = parse_tuning_name(name)
+    return get_method(tuned[0] if tuned else name)
 
 
-def profile_runs(cfg: dict[str, Any], *, kinds: tuple[str, ...] = ("matrix", "selection", "robustness")) -> list[Run]:
-    """The profile's runs in a stable order: the matrix (methods x seeds), then each sweep's points."""
+def profile_runs(cfg: dict[str, Any], *, kinds: tuple[str, ...] = ("matrix", "tuning", "robustness"),
+                 selections: dict[str, dict[str, Any]] | None = None) -> list[Run]:
+    """The profile's runs in a stable order: the matrix (methods x seeds), the tuning runs, the sweeps' points.
+
+    With the select stage's choices (``selections``: dataset -> selection file content), a sweep point that
+    equals a final run is that run (``same_as``): no run is trained twice."""
     out: list[Run] = []
+    tuning = tuning_spec(cfg)
     for dataset in cfg["datasets"]:
         if "matrix" in kinds:
             out += [Run(dataset, m, int(s)) for m in cfg["methods"] for s in cfg["seeds"]]
-        for sweep, kind in SWEEPS.items():
-            if ("selection" if kind.selects else "robustness") not in kinds:
-                continue
-            spec = sweep_spec(cfg, sweep)
-            out += [Run(dataset, sweep_run_name(sweep, v), int(s)) for v in spec["values"] for s in spec["seeds"]]
+        if "tuning" in kinds:
+            out += [Run(dataset, tuning_run_name(m, i), int(s)) for m in cfg["methods"]
+                    for i in range(len(design(cfg, m))) for s in tuning["seeds"]]
+        if "robustness" in kinds:
+            for sweep in SWEEPS:
+                spec = sweep_spec(cfg, sweep)
+                for j, method in enumerate(spec["methods"]):
+                    out += [Run(dataset, sweep_run_name(sweep, v, method if j else None), int(s),
+                                same_as=_final_equal(cfg, dataset, sweep, method, v, int(s), selections))
+                            for v in spec["values"] for s in spec["seeds"]]
     return out
 
 
+def _final_equal(cfg: dict[str, Any], dataset: str, sweep: str, method: str, value: float, seed: int,
+                 selections: dict[str, dict[str, Any]] | None) -> str | None:
+    """The method, where its final run of ``seed`` trains with ``value`` of the swept parameter."""
+    if selections is None or method not in cfg["methods"] or seed not in map(int, cfg["seeds"]):
+        return None
+    _, final = run_profile(cfg, method, selections.get(dataset))
+    section, param = SWEEPS[sweep].parameter.split(".")
+    return method if float(final[section][param]) == float(value) else None
+
+
 def selection_runs(cfg: dict[str, Any], dataset: str) -> list[Run]:
-    return [r for r in profile_runs(cfg, kinds=("selection",)) if r.dataset == dataset]
+    """The runs the select stage judges: the tuning runs."""
+    return [r for r in profile_runs(cfg, kinds=("tuning",)) if r.dataset == dataset]
 
 
 def selected_keys(cfg: dict[str, Any], name: str) -> list[str]:
-    """The hyperparameters chosen by the select stage that this run trains with (none for selection runs)."""
-    point = sweep_point(name)
-    if point is not None and SWEEPS[point.sweep].selects:
-        return []  # a selection run varies its own parameter and keeps the profile's others
+    """The parameters chosen by the select stage that this run trains with (none for tuning runs)."""
+    if parse_tuning_name(name) or not tuning_spec(cfg).get("runs_per_method"):
+        return []
     spec = run_method(cfg, name)
-    keys = []
-    if spec.offline and sweep_spec(cfg, "fraction")["values"]:
-        keys.append("mined_fraction")
-    if spec.miner in ("smart", "xbm") and not spec.adaptive and sweep_spec(cfg, "kappa")["values"]:
-        keys.append("kappa")
-    return keys
+    point = sweep_point(name)
+    keys = [p for p in design(cfg, spec.name)[0]] if design(cfg, spec.name) else []
+    return [k for k in keys if point is None or k != SWEEPS[point.sweep].parameter]
+
+
+def chosen_values(selection: dict[str, Any] | None, method: str) -> dict[str, float]:
+    """A method's chosen values from a selection file's content (parameter -> value)."""
+    methods = (selection or {}).get("methods") or {}
+    return dict((methods.get(method) or {}).get("chosen") or {})
 
 
 def run_profile(cfg: dict[str, Any], name: str, selection: dict[str, Any] | None = None) -> tuple[MethodSpec, dict[str, Any]]:
-    """The method and the full profile a run trains with: sweep value and selected values applied, re-validated."""
+    """The method and the full profile a run trains with: tuning point, selected values and sweep value
+    applied, re-validated."""
     spec = run_method(cfg, name)
     overrides = []
+    if parse_tuning_name(name):
+        overrides += [f"{p}={format_value(v)}" for p, v in tuning_point(cfg, name)[1].items()]
+    chosen = chosen_values(selection, spec.name)
+    for key in selected_keys(cfg, name):
+        if key not in chosen:
+            raise SmartMiningError(
+                f"run {name!r} trains with the {key} chosen on validation classes for {spec.name!r}, but the selection "
+                f"holds none (run the pipeline's select stage, or pass --selection results/<profile>/selection/<dataset>.json)")
+        overrides.append(f"{key}={format_value(chosen[key])}")
     point = sweep_point(name)
     if point is not None:
         overrides.append(f"{SWEEPS[point.sweep].parameter}={format_value(point.value)}")
-    for key in selected_keys(cfg, name):
-        if not selection or key not in selection:
-            raise SmartMiningError(
-                f"run {name!r} trains with the {key} chosen on validation classes, but no selection was given "
-                f"(run the pipeline's select stage, or pass --selection results/<profile>/selection.json)"
-            )
-        overrides.append(f"{SELECTED_PARAMETER[key]}={selection[key]['chosen']}")
     full = apply_overrides(cfg, overrides)
     validate_profile(full, f"run {name!r}")
     return spec, full
@@ -149,7 +196,7 @@ def run_profile(cfg: dict[str, Any], name: str, selection: dict[str, Any] | None
 
 # Which sections of a profile each kind of run reads: a change elsewhere must not retrain it.
 _SHARED_TRAIN = ("epochs", "batch_triplets", "triplets_per_epoch", "optimizer", "lr", "head_lr_mult",
-                 "weight_decay", "momentum", "lr_step_epochs", "lr_gamma", "threads", "device", "amp", "skip_bad_images")
+                 "weight_decay", "momentum", "lr_step_epochs", "lr_gamma", "threads", "device", "amp", "skip_bad_images", "redraw_split")
 
 
 @dataclass(frozen=True)
@@ -168,20 +215,22 @@ def resolve(cfg: dict[str, Any], dataset: str, name: str, selection: dict[str, A
     return ResolvedRun(dataset, spec, full, run_key(full, dataset, spec))
 
 
-def cache_key(cfg: dict[str, Any], dataset: str, name: str) -> dict[str, Any]:
-    """The run's key before selection: the selected hyperparameters left out (the select stage's file is an
-    input of the run instead, so a new choice reruns it)."""
+def cache_key(cfg: dict[str, Any], dataset: str, name: str, selection: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's key. Without ``selection``, the selected hyperparameters are left out (the pipeline adds
+    the method's chosen values once the select stage has run, so a new choice reruns that method only)."""
     chosen = selected_keys(cfg, name)
-    spec, full = run_profile(cfg, name, {key: {"chosen": _current(cfg, key)} for key in chosen})
+    if selection is not None:
+        return resolve(cfg, dataset, name, selection).key
+    spec, full = run_profile(cfg, name, {"methods": {run_method(cfg, name).name: {"chosen": {k: _current(cfg, k) for k in chosen}}}})
     key = run_key(full, dataset, spec)
-    for name_ in chosen:
-        section, param = SELECTED_PARAMETER[name_].split(".")
+    for parameter in chosen:
+        section, param = parameter.split(".")
         key.get(section, {}).pop(param, None)
     return key
 
 
-def _current(cfg: dict[str, Any], selected: str) -> Any:
-    section, param = SELECTED_PARAMETER[selected].split(".")
+def _current(cfg: dict[str, Any], parameter: str) -> Any:
+    section, param = parameter.split(".")
     return cfg[section][param]
 
 
@@ -195,7 +244,7 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
         "profile": full.get("profile"),
         "dataset": dataset,
         "method": spec.name,
-        "data": {dataset: full["data"].get(dataset, {})},
+        "data": {dataset: {k: v for k, v in dataset_options(full, dataset).items() if k != "skip_bad_images"}},
         "model": full["model"],
         "transform": full["transform"],
         "train": {k: full["train"][k] for k in train_keys if k in full["train"]},
@@ -220,13 +269,24 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
 # Where the pipeline keeps things (Snakemake formats these templates too; one owner of the layout).
 DATA_DIR = "data/{profile}/{dataset}"
 PRETRAIN_DIR = "runs/{profile}/{dataset}/_pretrain"
+FEATURES_DIR = "runs/{profile}/{dataset}/_features"
 RESULTS_DIR = "results/{profile}"
 SELECTION_FILE = "results/{profile}/selection/{dataset}.json"
 
 
-def dataset_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """What ``prepare`` is given for a dataset (and what training checks the prepared folder against)."""
+def prepare_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What ``prepare`` is given for a dataset: the profile's data section, fetch options included."""
     return {**cfg["data"].get(dataset, {}), "skip_bad_images": bool(cfg["train"].get("skip_bad_images", False))}
+
+
+def dataset_options(cfg: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The options that identify a prepared dataset: ``prepare_options`` less the fetch options (local archives,
+    URLs, checksums, the download folder, retries, progress), which change how the files arrive, not the data.
+    The prepare rule's parameters and the runs' cache keys hold these."""
+    from smartmining.data import registry  # importing the package registers the datasets
+
+    options = prepare_options(cfg, dataset)
+    return registry.identity_options(dataset, options) if dataset in registry.DATASETS else options
 
 
 def init_path(cfg: dict[str, Any], dataset: str) -> Path | None:
@@ -234,3 +294,10 @@ def init_path(cfg: dict[str, Any], dataset: str) -> Path | None:
     if cfg["model"]["init"] != "pretrain":
         return None
     return Path(PRETRAIN_DIR.format(profile=cfg["profile"], dataset=dataset)) / "backbone.pt"
+
+
+def features_dir(cfg: dict[str, Any], dataset: str) -> Path | None:
+    """The features stage's folder a run of this profile reads (None: the run computes its whole network)."""
+    if not cfg["model"].get("cache_frozen"):
+        return None
+    return Path(FEATURES_DIR.format(profile=cfg["profile"], dataset=dataset))

@@ -1,4 +1,4 @@
-"""The select stage: hyperparameters chosen on validation classes, from the selection sweeps' run logs.
+"""The select stage: each method's hyperparameters chosen on validation classes, from its tuning runs' logs.
 
 Only ``val_*`` columns are read: no test-class number can influence a choice (PAPER.md section 10).
 """
@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from smartmining.errors import SmartMiningError
-from smartmining.runs import SWEEPS, Run, format_value, sweep_run_name, sweep_spec
+from smartmining.runs import Run
+from smartmining.tuning import design, tuning_run_name, tuning_spec
 
 VALIDATION_PREFIX = "val_"
 
@@ -34,22 +35,26 @@ def validation_score(epochs_csv: Path, metric: str) -> float:
 
 
 def select(cfg: dict[str, Any], dataset: str, runs_root: Path, metric: str) -> dict[str, Any]:
-    """Per selection sweep: each value's validation score (mean over the sweep's seeds) and the best one.
+    """Per method of the matrix: each tuning point's validation score (mean over the tuning seeds) and the
+    best point, whose values the method's final runs and robustness sweeps then train with.
 
-    Ties go to the value listed first in params.yaml."""
-    out: dict[str, Any] = {}
-    for sweep, kind in SWEEPS.items():
-        spec = sweep_spec(cfg, sweep)
-        if not kind.selects or not spec["values"]:
+    Ties go to the point listed first by the design (smartmining.tuning)."""
+    tuning = tuning_spec(cfg)
+    methods: dict[str, Any] = {}
+    for method in cfg["methods"]:
+        points = design(cfg, method)
+        if not points:
             continue
-        scores: dict[str, float] = {}
-        for value in spec["values"]:
-            per_seed = [validation_score(Path(runs_root) / Run(dataset, sweep_run_name(sweep, value), int(s)).folder
-                                         / "epochs.csv", metric) for s in spec["seeds"]]
-            scores[format_value(value)] = sum(per_seed) / len(per_seed)
-        best = max(scores, key=lambda v: (scores[v], -list(scores).index(v)))
-        if math.isnan(scores[best]):
-            raise SmartMiningError(f"select: every {sweep} sweep point has a NaN validation {metric}")
-        out[kind.selects] = {"chosen": float(best), "metric": VALIDATION_PREFIX + metric, "values": scores,
-                             "method": spec["method"], "seeds": list(spec["seeds"]), "parameter": kind.parameter}
-    return out
+        tried = []
+        for index, values in enumerate(points):
+            name = tuning_run_name(method, index)
+            per_seed = [validation_score(Path(runs_root) / Run(dataset, name, int(s)).folder / "epochs.csv", metric)
+                        for s in tuning["seeds"]]
+            tried.append({"run": name, "values": values, "score": sum(per_seed) / len(per_seed)})
+        best = max(range(len(tried)), key=lambda i: (tried[i]["score"], -i))
+        if math.isnan(tried[best]["score"]):
+            raise SmartMiningError(f"select: every tuning run of {method!r} has a NaN validation {metric}")
+        methods[method] = {"chosen": tried[best]["values"], "chosen_run": tried[best]["run"], "tried": tried,
+                           "n_runs": len(tried) * len(tuning["seeds"])}
+    return {"metric": VALIDATION_PREFIX + metric, "seeds": [int(s) for s in tuning["seeds"]],
+            "runs_per_method": int(tuning.get("runs_per_method") or 0), "methods": methods}

@@ -20,6 +20,8 @@ class ModelSettings:
     init: str = "scratch"  # "pretrain": fine-tune from the pipeline's pretrain stage (source classes)
     widths: tuple[int, ...] = (16, 32, 64, 128)
     in_channels: int | None = None  # None: follow transform.channels
+    frozen_blocks: int = 0  # mobilenet_v2: leading feature blocks kept as pretrained (no gradient, BN statistics)
+    cache_frozen: bool = False  # the frozen blocks' outputs computed once by the features stage (training/features.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class TrainSettings:
     skip_bad_images: bool = False
     semihard_classes: int = 8  # P of P x K
     semihard_per_class: int = 4  # K
+    redraw_split: bool = False  # each seed redraws which classes train, validate and test (PAPER.md section 10)
     max_memory_gb: float = 16.0  # splits above this many GB at the input size stream from disk (data/stream.py)
     reembed_cost: float = 0.5  # a no-grad re-embedded image in training passes (benchmarks/bench_pass_cost.py)
 
@@ -103,6 +106,16 @@ class PretrainSettings:
     temperature: float = 0.05  # normalised-softmax classifier on the embedding
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    """The report's statistics, fixed before any run (PAPER.md section 10) [ours]."""
+
+    alpha: float = 0.05  # family-wise error of each family of readings (Holm)
+    margin_points: float = 2.0  # equivalence margin (TOST) of R@1 / NMI differences, in points
+    margin_epochs: float = 1.0  # equivalence margin of the difference in epochs to converge (C4)
+    gain_fraction: float = 0.95  # convergence: the first epoch reaching this share of the gain over epoch 0
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "train": TrainSettings,
@@ -111,6 +124,7 @@ SECTIONS: dict[str, type] = {
     "controller": ControllerSettings,
     "evaluation": EvaluationSettings,
     "pretrain": PretrainSettings,
+    "report": ReportSettings,
 }
 
 
@@ -148,6 +162,7 @@ class Settings:
     controller: ControllerSettings
     evaluation: EvaluationSettings
     pretrain: PretrainSettings
+    report: ReportSettings
     transform: dict[str, Any]
     data: dict[str, Any]
 

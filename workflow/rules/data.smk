@@ -26,7 +26,7 @@ rule pretrain:
         record="runs/{profile}/{dataset}/_pretrain/pretrain.json",
     params:
         params_file=PARAMS_FILE,
-        settings=lambda w: digest({k: PROFILE[k] for k in ("pretrain", "model", "transform")} | {"data": PROFILE["data"].get(w.dataset, {})}),
+        settings=lambda w: digest({k: PROFILE[k] for k in ("pretrain", "model", "transform")} | {"data": dataset_options(PROFILE, w.dataset)}),
         code=TRAIN_CODE,
     conda:
         "../envs/smartmining.yaml"
@@ -40,3 +40,27 @@ rule pretrain:
     shell:
         "smartmining pretrain --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --out runs/{wildcards.profile}/{wildcards.dataset}/_pretrain > {log} 2>&1"
+
+
+rule features:
+    input:
+        manifest="data/{profile}/{dataset}/manifest.csv",
+    output:
+        features="runs/{profile}/{dataset}/_features/features.npy",
+        index="runs/{profile}/{dataset}/_features/features.json",
+    params:
+        params_file=PARAMS_FILE,
+        settings=lambda w: digest({k: PROFILE[k] for k in ("model", "transform")} | {"data": dataset_options(PROFILE, w.dataset)}),
+        code=TRAIN_CODE,
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/features/{dataset}.log",
+    threads: RES.get("train_threads", 1)
+    resources:
+        mem_mb=RES.get("train_mem_mb", 2000),
+        runtime=RES.get("train_runtime_min", 60),
+        gpu=RES.get("gpu", 0),
+    shell:
+        "smartmining features --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --out runs/{wildcards.profile}/{wildcards.dataset}/_features > {log} 2>&1"

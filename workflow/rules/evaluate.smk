@@ -25,42 +25,44 @@ rule baseline:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
     output:
-        "results/{profile}/untrained/{dataset}/metrics.json",
+        "results/{profile}/untrained/{dataset}/seed{seed}/metrics.json",
     params:
         params_file=PARAMS_FILE,
         code=TRAIN_CODE,
     conda:
         "../envs/smartmining.yaml"
     log:
-        "logs/{profile}/baseline/{dataset}.log",
+        "logs/{profile}/baseline/{dataset}/seed{seed}.log",
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --out results/{wildcards.profile}/untrained/{wildcards.dataset}"
+        " --kind untrained --seed {wildcards.seed} --out results/{wildcards.profile}/untrained/{wildcards.dataset}/seed{wildcards.seed}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
 
 
 rule pretrained_baseline:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
-        backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
+        backbone=lambda w: [f"runs/{w.profile}/{w.dataset}/_pretrain/backbone.pt"] if PRETRAINED else [],
     output:
-        "results/{profile}/pretrained/{dataset}/metrics.json",
+        "results/{profile}/pretrained/{dataset}/seed{seed}/metrics.json",
     params:
         params_file=PARAMS_FILE,
         code=TRAIN_CODE,
+        init=lambda w, input: f"--init-from {input.backbone}" if PRETRAINED else "",
     conda:
         "../envs/smartmining.yaml"
     log:
-        "logs/{profile}/baseline/{dataset}-pretrained.log",
+        "logs/{profile}/baseline/{dataset}-pretrained/seed{seed}.log",
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --init-from {input.backbone} --out results/{wildcards.profile}/pretrained/{wildcards.dataset}"
+        " --kind pretrained {params.init} --seed {wildcards.seed}"
+        " --out results/{wildcards.profile}/pretrained/{wildcards.dataset}/seed{wildcards.seed}"
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"

@@ -3,10 +3,11 @@ report: "../report/workflow.rst"
 
 rule report:
     input:
-        evals=[f"runs/{PROFILE_NAME}/{r.folder}/eval.json" for r in RUNS],
-        epochs=[f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in RUNS],
-        baselines=[f"results/{PROFILE_NAME}/untrained/{d}/metrics.json" for d in PROFILE["datasets"]],
-        pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/metrics.json" for d in PROFILE["datasets"]] if PRETRAINED else [],
+        evals=lambda w: [f"runs/{PROFILE_NAME}/{folder}/eval.json" for folder in report_folders()],
+        epochs=lambda w: [f"runs/{PROFILE_NAME}/{folder}/epochs.csv" for folder in report_folders()],
+        baselines=[f"results/{PROFILE_NAME}/untrained/{d}/seed{s}/metrics.json" for d in PROFILE["datasets"] for s in PROFILE["seeds"]],
+        pretrained=[f"results/{PROFILE_NAME}/pretrained/{d}/seed{s}/metrics.json" for d in PROFILE["datasets"]
+                    for s in PROFILE["seeds"]] if STARTS_PRETRAINED else [],
         selection=[SELECTION_FILE.format(profile=PROFILE_NAME, dataset=d) for d in PROFILE["datasets"]] if SELECTS else [],
     output:
         report="results/{profile}/REPORT.md",
@@ -15,6 +16,10 @@ rule report:
         metrics="results/{profile}/metrics.json",
         recall="results/{profile}/recall_at_1.csv",
         readings=[f"results/{{profile}}/readings_{d}.md" for d in PROFILE["datasets"]],
+        # every reading with its tests and verdict, and the stamp of every file written (the reference for the next
+        # run is the committed readings.json: Snakemake removes this one before the job, git keeps it)
+        readings_json="results/{profile}/readings.json",
+        stamp="results/{profile}/STAMP.json",
         # `snakemake --report report.html` (or .zip) holds every figure and table of REPORT.md
         figures=report(directory("results/{profile}/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
                        category="Figures", labels={"figure": "{name}"}),
@@ -23,6 +28,7 @@ rule report:
     params:
         params_file=PARAMS_FILE,
         code=REPORT_CODE,
+        settings=digest(PROFILE.get("report", {})),  # margins, alpha: a change reruns the report
     conda:
         "../envs/smartmining.yaml"
     log:

@@ -26,14 +26,14 @@ rule train:
         " --data-dir data/{wildcards.profile}/{wildcards.dataset} --quiet --restart-if-changed > {log} 2>&1"
 
 
-rule select:
+checkpoint select:
     input:
         epochs=lambda w: [f"runs/{PROFILE_NAME}/{r.folder}/epochs.csv" for r in selection_runs(PROFILE, w.dataset)],
     output:
         "results/{profile}/selection/{dataset}.json",
     params:
         params_file=PARAMS_FILE,
-        code=code_digest("selection.py", "runs.py"),
+        code=code_digest("selection.py", "runs.py", "tuning.py"),
     conda:
         "../envs/smartmining.yaml"
     log:

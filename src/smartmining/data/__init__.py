@@ -7,7 +7,7 @@ not imported here.
 
 from __future__ import annotations
 
-from smartmining.data import glyphs, imagefolder, paper_datasets  # noqa: F401  (they register their datasets)
+from smartmining.data import cars196, glyphs, imagefolder, omniglot, paper_datasets  # noqa: F401  (they register)
 from smartmining.data.manifest import MANIFEST_COLUMNS, file_md5, read_manifest, split_classes, write_manifest
 from smartmining.data.registry import (DATASETS, available_datasets, check_prepared, prepare_dataset,
                                        register_dataset)

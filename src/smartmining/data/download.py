@@ -9,11 +9,8 @@ extraction reuse torchvision's helpers; torchvision's own ``download_url`` canno
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
-import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,7 +26,6 @@ USER_AGENT = "smartmining-downloader/1"
 CHUNK_BYTES = 1 << 20
 # Client errors that another try of the same URL will not fix.
 PERMANENT_HTTP_CODES = frozenset({400, 401, 403, 404, 410})
-SOURCE_STAMP = ".smartmining-source.json"  # written inside an extracted folder: which archive it holds
 
 
 @dataclass(frozen=True)
@@ -149,7 +145,20 @@ def download_file(remote: RemoteFile, folder: Path, transfer: Transfer = Transfe
     if transfer.retries < 1:
         raise SmartMiningError(f"retries must be at least 1, got {transfer.retries}")
     folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if nothing lands there
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download_into(remote, folder, md5, transfer)
+    except BaseException:
+        for path in created:
+            try:
+                path.rmdir()  # only when empty: a kept .part file keeps its folder
+            except OSError:
+                break
+        raise
+
+
+def _download_into(remote: RemoteFile, folder: Path, md5: str, transfer: Transfer) -> Path:
     final, part = folder / remote.filename, folder / f"{remote.filename}.part"
     if final.exists():
         if calculate_md5(final) == md5:
@@ -186,8 +195,8 @@ def download_file(remote: RemoteFile, folder: Path, transfer: Transfer = Transfe
     kept = f" The partial download {part} is kept; running again resumes it." if part.exists() else ""
     raise SmartMiningError(
         f"could not download {remote.filename} (md5 {md5}):\n  {report}\n"
-        f"Retry later, or download it by hand, check `md5sum` gives {md5}, and pass "
-        f"--option archive=PATH.{kept}")
+        f"Retry later, or download it by hand, check `md5sum` gives {md5}, and put it in {folder} "
+        f"(the download folder: SMARTMINING_DOWNLOADS) or pass --option archive=PATH.{kept}")
 
 
 def verify_local_file(path: str | os.PathLike[str], md5: str, option: str = "archive") -> Path:
@@ -202,47 +211,6 @@ def verify_local_file(path: str | os.PathLike[str], md5: str, option: str = "arc
             f"{option}={path}: md5 mismatch: expected {md5}, got {got}. The file is damaged or not the "
             f"published release: download it again, or pass --option verify=false to use it anyway")
     return path
-
-
-def extract_once(archive: Path, dest: Path, stamp: str) -> Path:
-    """Extract ``archive`` into the folder ``dest`` unless it already holds the same ``stamp``.
-
-    Extraction goes to a temporary folder beside ``dest`` that replaces it by a rename, so ``dest``
-    exists only complete. The stamp (the archive's md5, say) is recorded inside it.
-    """
-    archive, dest = Path(archive), Path(dest)
-    stamp_path = dest / SOURCE_STAMP
-    if stamp_path.is_file():
-        try:
-            if json.loads(stamp_path.read_text(encoding="utf-8")).get("stamp") == stamp:
-                return dest
-        except json.JSONDecodeError:
-            pass  # a damaged stamp: extract again
-    from torchvision.datasets.utils import extract_archive
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-extracting-", dir=dest.parent))
-    try:
-        try:
-            extract_archive(archive, tmp)
-        except (RuntimeError, OSError, EOFError, ValueError) as exc:  # tarfile/zipfile errors included
-            raise SmartMiningError(f"{archive}: cannot extract ({type(exc).__name__}: {exc})") from exc
-        (tmp / SOURCE_STAMP).write_text(json.dumps({"archive": archive.name, "stamp": stamp}), encoding="utf-8")
-        replace_folder(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
-def replace_folder(new: Path, dest: Path) -> None:
-    """Rename ``new`` onto ``dest``, moving an old ``dest`` aside first (folders cannot be replaced in one step)."""
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}-old-", dir=dest.parent))
-        os.replace(dest, old / dest.name)
-    os.replace(new, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def unverified_stamp(path: Path) -> str:

@@ -165,3 +165,13 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise SmartMiningError(f"manifest {path}: not a readable CSV ({exc})") from exc
     return validate_manifest(df, source=f"manifest {path}")
+
+
+def manifest_digest(df: pd.DataFrame) -> str:
+    """What a manifest holds, as one sha256: each row's label, class, split and md5 in order.
+
+    Paths are left out: where the images lie (an archive extracted here, a folder used in place) is not
+    what they are; the md5 column is (each image's, or the published archive's)."""
+    columns = df.loc[:, ["label", "class_name", "split", "md5"]].astype(str)
+    text = "\n".join("\t".join(row) for row in columns.itertuples(index=False, name=None))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

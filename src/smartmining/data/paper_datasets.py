@@ -1,4 +1,5 @@
-"""The paper's datasets: CUB-200-2011 and Cars196, and Stanford Online Products for scale (PAPER.md section 7).
+"""The paper's datasets: CUB-200-2011 (and Cars196: cars196.py), and Stanford Online Products for scale
+(PAPER.md section 7), with the helpers they share.
 
 Each preparer takes its images from a verified download, a local archive (``archive=PATH``) or an
 already extracted folder (``extracted=PATH``), splits the classes as the protocol says, checks the
@@ -12,8 +13,9 @@ not checked here; dataset.json records those options.
 Options common to the preparers: ``urls`` (mirrors, tried in order) and ``md5`` replace the published
 ones; ``verify=false`` skips the md5 of a local ``archive`` (a re-packed copy, say; an ``extracted``
 folder has no md5 to check, only its layout and counts); ``download_dir``, ``retries``, ``backoff``,
-``timeout`` and ``progress`` tune the download. Archives are downloaded to ``root/downloads`` and
-extracted to ``root/extracted``; with ``crop_boxes=true`` the bounding-box crops are written under
+``timeout`` and ``progress`` tune the download. Archives are looked for, and downloaded, in the download
+folder (``download_dir``, else $SMARTMINING_DOWNLOADS, else ~/.cache/smartmining/downloads; ``local_copies``)
+and extracted to ``root/extracted``; with ``crop_boxes=true`` the bounding-box crops are written under
 ``root/cropped`` and listed instead.
 """
 
@@ -21,18 +23,19 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from smartmining.data.download import (RemoteFile, Transfer, check_md5_text, download_file, extract_once,
-                                       replace_folder, resolve_urls, unverified_stamp, verify_local_file)
+from smartmining.data.download import (RemoteFile, Transfer, check_md5_text, resolve_urls, unverified_stamp,
+                                       verify_local_file)
+from smartmining.data.folders import extract_once, replace_folder, scratch_folder
+from smartmining.data.local_copies import downloads_folder, local_or_download
 from smartmining.data.manifest import MANIFEST_COLUMNS
 from smartmining.data.paper_tables import (COUNT_KEYS, PAPER_COUNTS, check_counts,  # noqa: F401  (re-exported)
-                                           contiguous_labels, count_summary, read_cars_annotations, read_cub,
+                                           contiguous_labels, count_summary, read_cub,
                                            read_sop, resolve_expected, split_by_class_id)
 from smartmining.data.registry import register_dataset
 from smartmining.errors import SmartMiningError
@@ -41,19 +44,18 @@ CUB_ARCHIVE = RemoteFile("CUB_200_2011.tgz", "97eceeb196236b17998738112f37df78",
     "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1",
     "http://www.vision.caltech.edu/visipedia-data/CUB-200-2011/CUB_200_2011.tgz",
 ))
-CARS_IMAGES = RemoteFile("car_ims.tgz", "d5c8f0aa497503f355e17dc7886c3f14",
-                         ("http://ai.stanford.edu/~jkrause/car196/car_ims.tgz",))
-CARS_ANNOTATIONS = RemoteFile("cars_annos.mat", "b407c6086d669747186bd1d764ff9dbc",
-                              ("http://ai.stanford.edu/~jkrause/car196/cars_annos.mat",))
 SOP_ARCHIVE = RemoteFile("Stanford_Online_Products.zip", "7f73d41a2f44250d4779881525aea32e",
                          ("ftp://cs.stanford.edu/cs/cvgl/Stanford_Online_Products.zip",))
 
-EXTRACTED_DIR, CROPPED_DIR, DOWNLOADS_DIR = "extracted", "cropped", "downloads"
+EXTRACTED_DIR, CROPPED_DIR = "extracted", "cropped"
+# Where the files come from and how they are fetched and checked: not what the prepared data is (registry).
+FETCH_OPTIONS = ("archive", "extracted", "urls", "md5", "verify", "expected", "download_dir", "retries", "backoff",
+                 "timeout", "progress")
 
 
 # --- getting the files ----------------------------------------------------------------------------
 
-def _find_folder(base: Path, subdir: str, marker: str, what: str) -> Path:
+def find_folder(base: Path, subdir: str, marker: str, what: str) -> Path:
     """``base/subdir`` or ``base`` itself, whichever holds ``marker``."""
     for folder in (base / subdir, base):
         if (folder / marker).exists():
@@ -62,7 +64,7 @@ def _find_folder(base: Path, subdir: str, marker: str, what: str) -> Path:
                            f"of the published archive ({subdir}/{marker})")
 
 
-def _source_folder(root: Path, remote: RemoteFile, *, archive: str | None, extracted: str | None, verify: bool,
+def source_folder(root: Path, remote: RemoteFile, *, archive: str | None, extracted: str | None, verify: bool,
                    download_dir: str | None, transfer: Transfer, subdir: str, marker: str) -> Path:
     """The folder holding the dataset's files: the user's extracted folder, or ours from their archive or a download."""
     if archive is not None and extracted is not None:
@@ -71,7 +73,7 @@ def _source_folder(root: Path, remote: RemoteFile, *, archive: str | None, extra
         base = Path(extracted).expanduser()
         if not base.is_dir():
             raise SmartMiningError(f"extracted={base}: folder not found")
-        return _find_folder(base, subdir, marker, f"extracted={base}")
+        return find_folder(base, subdir, marker, f"extracted={base}")
     if archive is not None:
         path = Path(archive).expanduser()
         if verify:
@@ -82,13 +84,13 @@ def _source_folder(root: Path, remote: RemoteFile, *, archive: str | None, extra
         else:
             stamp = unverified_stamp(path)
     else:
-        path = download_file(remote, Path(download_dir) if download_dir else root / DOWNLOADS_DIR, transfer)
+        path = local_or_download(remote, downloads_folder(download_dir), transfer)
         stamp = remote.md5
     base = extract_once(path, root / EXTRACTED_DIR, stamp)
-    return _find_folder(base, subdir, marker, str(path))
+    return find_folder(base, subdir, marker, str(path))
 
 
-def _remote(default: RemoteFile, urls: Sequence[str] | str | None, md5: str, option: str = "") -> RemoteFile:
+def remote_file(default: RemoteFile, urls: Sequence[str] | str | None, md5: str, option: str = "") -> RemoteFile:
     return RemoteFile(default.filename, check_md5_text(md5, f"{option}md5"),
                       resolve_urls(urls, default.urls, f"{option}urls"))
 
@@ -114,8 +116,7 @@ def crop_images(folder: Path, relative: Sequence[str], boxes: np.ndarray, dest: 
 
     The crops are written to a temporary folder that then replaces ``dest``.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-writing-", dir=dest.parent))
+    tmp = scratch_folder(dest.parent, f".{dest.name}-writing-")
     try:
         for rel, (left, top, right, bottom) in zip(relative, np.asarray(boxes, dtype=np.float64), strict=True):
             with Image.open(folder / rel) as image:
@@ -136,9 +137,11 @@ def crop_images(folder: Path, relative: Sequence[str], boxes: np.ndarray, dest: 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _finish(root: Path, folder: Path, table: pd.DataFrame, *, boxes: np.ndarray | None, dataset: str, md5: str,
-            expected: dict[str, int]) -> pd.DataFrame:
-    """The manifest from a table of rel (under folder), class_id, class_name, split: counts checked, crops written."""
+def finish_manifest(root: Path, folder: Path, table: pd.DataFrame, *, boxes: np.ndarray | None, dataset: str,
+            md5: str | Sequence[str], expected: dict[str, int]) -> pd.DataFrame:
+    """The manifest from a table of rel (under folder), class_id, class_name, split: counts checked, crops written.
+
+    ``md5``: the archive's for every row, or one per row."""
     check_counts(count_summary(table["class_id"], table["split"]), expected, dataset)
     _check_files(folder, table["rel"].tolist(), dataset)
     if boxes is not None:
@@ -155,66 +158,35 @@ def _finish(root: Path, folder: Path, table: pd.DataFrame, *, boxes: np.ndarray 
 
 # --- the datasets -----------------------------------------------------------------------------------
 
-def _transfer(retries: int, backoff: float, timeout: float, progress: bool) -> Transfer:
+def transfer_of(retries: int, backoff: float, timeout: float, progress: bool) -> Transfer:
     return Transfer(retries=int(retries), backoff=float(backoff), timeout=float(timeout), progress=bool(progress))
 
 
-@register_dataset("cub200", version=1)
+@register_dataset("cub200", version=1, fetch=FETCH_OPTIONS)
 def cub200(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
            md5: str = CUB_ARCHIVE.md5, verify: bool = True, crop_boxes: bool = False,
            expected: dict[str, int] | None = None, download_dir: str | None = None, retries: int = 3,
            backoff: float = 2.0, timeout: float = 60.0, progress: bool = True) -> pd.DataFrame:
     """CUB-200-2011: classes 1-100 train, 101-200 test; crops from bounding_boxes.txt with crop_boxes."""
-    root, remote = Path(root), _remote(CUB_ARCHIVE, urls, md5)
-    folder = _source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
-                            download_dir=download_dir, transfer=_transfer(retries, backoff, timeout, progress),
+    root, remote = Path(root), remote_file(CUB_ARCHIVE, urls, md5)
+    folder = source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
+                            download_dir=download_dir, transfer=transfer_of(retries, backoff, timeout, progress),
                             subdir="CUB_200_2011", marker="images.txt")
     table, boxes = read_cub(folder)
-    return _finish(root, folder, table, boxes=boxes if crop_boxes else None, dataset="cub200", md5=remote.md5,
+    return finish_manifest(root, folder, table, boxes=boxes if crop_boxes else None, dataset="cub200", md5=remote.md5,
                    expected=resolve_expected(expected, "cub200"))
 
 
-@register_dataset("cars196", version=1)
-def cars196(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
-            md5: str = CARS_IMAGES.md5, annotations: str | None = None, annotations_urls: list[str] | None = None,
-            annotations_md5: str = CARS_ANNOTATIONS.md5, verify: bool = True, crop_boxes: bool = False,
-            expected: dict[str, int] | None = None, download_dir: str | None = None, retries: int = 3,
-            backoff: float = 2.0, timeout: float = 60.0, progress: bool = True) -> pd.DataFrame:
-    """Cars196: car_ims.tgz and cars_annos.mat; classes 1-98 train, 99-196 test (the ``test`` flag ignored).
-
-    ``annotations=PATH`` gives a local cars_annos.mat; with ``extracted=PATH`` one inside that folder is used.
-    """
-    root, remote = Path(root), _remote(CARS_IMAGES, urls, md5)
-    annos_remote = _remote(CARS_ANNOTATIONS, annotations_urls, annotations_md5, "annotations_")
-    transfer = _transfer(retries, backoff, timeout, progress)
-    folder = _source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
-                            download_dir=download_dir, transfer=transfer, subdir="", marker="car_ims")
-    if annotations is None and (folder / CARS_ANNOTATIONS.filename).is_file():
-        annotations = str(folder / CARS_ANNOTATIONS.filename)
-    if annotations is None:
-        annos_path = download_file(annos_remote, Path(download_dir) if download_dir else root / DOWNLOADS_DIR,
-                                   transfer)
-    elif verify:
-        annos_path = verify_local_file(annotations, annos_remote.md5, option="annotations")
-    else:
-        annos_path = Path(annotations).expanduser()
-        if not annos_path.is_file():
-            raise SmartMiningError(f"annotations={annos_path}: file not found")
-    table, boxes = read_cars_annotations(annos_path)
-    return _finish(root, folder, table, boxes=boxes if crop_boxes else None, dataset="cars196", md5=remote.md5,
-                   expected=resolve_expected(expected, "cars196"))
-
-
-@register_dataset("sop", version=1)
+@register_dataset("sop", version=1, fetch=FETCH_OPTIONS)
 def sop(root: Path, *, archive: str | None = None, extracted: str | None = None, urls: list[str] | None = None,
         md5: str = SOP_ARCHIVE.md5, verify: bool = True, expected: dict[str, int] | None = None,
         download_dir: str | None = None, retries: int = 3, backoff: float = 2.0, timeout: float = 60.0,
         progress: bool = True) -> pd.DataFrame:
     """Stanford Online Products: the split of Ebay_train.txt / Ebay_test.txt."""
-    root, remote = Path(root), _remote(SOP_ARCHIVE, urls, md5)
-    folder = _source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
-                            download_dir=download_dir, transfer=_transfer(retries, backoff, timeout, progress),
+    root, remote = Path(root), remote_file(SOP_ARCHIVE, urls, md5)
+    folder = source_folder(root, remote, archive=archive, extracted=extracted, verify=verify,
+                            download_dir=download_dir, transfer=transfer_of(retries, backoff, timeout, progress),
                             subdir="Stanford_Online_Products", marker="Ebay_train.txt")
-    return _finish(root, folder, read_sop(folder), boxes=None, dataset="sop", md5=remote.md5,
+    return finish_manifest(root, folder, read_sop(folder), boxes=None, dataset="sop", md5=remote.md5,
                    expected=resolve_expected(expected, "sop"))
 

@@ -173,3 +173,41 @@ def read_sop(folder: Path) -> pd.DataFrame:
                                    "split": split}))
     table = pd.concat(parts, ignore_index=True)
     return table.assign(class_name=table["class_id"].astype(str))[["rel", "class_id", "class_name", "split"]]
+
+
+def _mat_annotations(path: Path, fields: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+    from scipy.io import loadmat
+
+    try:
+        annotations = np.atleast_1d(loadmat(path, squeeze_me=True)["annotations"])
+        return {f: np.atleast_1d(annotations[f]) for f in fields}
+    except (ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
+        raise SmartMiningError(f"{path}: not {what} with annotations({', '.join(fields)}) "
+                               f"({type(exc).__name__}: {exc})") from exc
+
+
+def read_cars_devkit(train_annos: Path, test_annos: Path, meta: Path, train_dir: str,
+                     test_dir: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The devkit layout (Kaggle's copies): cars_train_annos.mat, cars_test_annos_withlabels.mat and cars_meta.mat
+    as one image table (rel = ``<train_dir>/<fname>`` or ``<test_dir>/<fname>``; split by class id) and boxes."""
+    from scipy.io import loadmat
+
+    try:
+        names = [str(n) for n in np.atleast_1d(loadmat(meta, squeeze_me=True)["class_names"])]
+    except (ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
+        raise SmartMiningError(f"{meta}: not a Cars196 cars_meta.mat with class_names ({exc})") from exc
+    fields = ("fname", "class", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2")
+    parts = []
+    for path, folder in ((train_annos, train_dir), (test_annos, test_dir)):
+        got = _mat_annotations(path, fields, "a Cars196 devkit annotation file (the test one with labels)")
+        parts.append({f: (np.array([f"{folder}/{n}" for n in got[f]]) if f == "fname" else got[f]) for f in fields})
+    joined = {f: np.concatenate([p[f] for p in parts]) for f in fields}
+    class_ids = joined["class"].astype(np.int64)
+    if class_ids.min() < 1 or class_ids.max() > len(names):
+        raise SmartMiningError(f"{meta}: class ids of the annotations must lie in 1..{len(names)} (class_names)")
+    table = pd.DataFrame({"rel": joined["fname"], "class_id": class_ids,
+                          "class_name": [names[i - 1] for i in class_ids],
+                          "split": split_by_class_id(class_ids, CARS_LAST_TRAIN_CLASS)})
+    boxes = np.column_stack([joined["bbox_x1"].astype(np.float64) - 1, joined["bbox_y1"].astype(np.float64) - 1,
+                             joined["bbox_x2"].astype(np.float64), joined["bbox_y2"].astype(np.float64)])
+    return table, boxes

@@ -12,9 +12,16 @@ root (images, classes.csv) and returns the manifest. ``prepare_dataset`` then, f
   dataset.json under ``excluded_singleton_classes``;
 - moves ``val_classes`` training classes, chosen with ``val_seed``, to the split "val";
 - checks that train and test (and source and val, when present) hold at least two classes each.
-``root/dataset.json`` records the name, the preparer's version and all options (defaults filled in),
-so preparing again with the same ones is a cheap no-op, and ``check_prepared`` can tell a training
-run, without writing anything, whether the folder holds what it needs.
+``root/dataset.json`` records the name, the preparer's version, the options that decide the data
+(defaults filled in) and ``manifest_sha256``, the digest of what the manifest holds; preparing again with
+the same options is a cheap no-op, and ``check_prepared`` tells a training run, without writing anything,
+whether the folder holds what it needs.
+
+A preparer's *fetch options* (``register_dataset(fetch=...)``) say where its files come from and how they
+are fetched and checked: a local archive or folder, URLs, checksums, the download folder, retries,
+progress. They are recorded under ``fetched_with`` but identify nothing: the same data prepared from a
+local copy or a download is the same dataset, so they are in no cache key and no comparison
+(``identity_options``).
 """
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ import pandas as pd
 
 from smartmining.atomic import write_json
 from smartmining.data.decode import find_bad_images
-from smartmining.data.manifest import (check_split_classes, drop_singleton_classes, relabel, validate_manifest,
-                                       write_manifest)
+from smartmining.data.manifest import (check_split_classes, drop_singleton_classes, manifest_digest, read_manifest,
+                                       relabel, validate_manifest, write_manifest)
 from smartmining.data.splits import carve_val_classes
 from smartmining.errors import SmartMiningError
 
@@ -40,6 +47,7 @@ Preparer = Callable[..., pd.DataFrame]
 
 DATASETS: dict[str, Preparer] = {}
 _VERSIONS: dict[str, int] = {}
+_FETCH: dict[str, frozenset[str]] = {}
 
 MANIFEST_NAME = "manifest.csv"
 RECORD_NAME = "dataset.json"
@@ -47,17 +55,25 @@ RECORD_NAME = "dataset.json"
 GENERIC_OPTIONS: dict[str, Any] = {"val_classes": 0, "val_seed": 0, "skip_bad_images": False}
 
 
-def register_dataset(name: str, version: int = 1) -> Callable[[Preparer], Preparer]:
-    """Register a preparer under ``name``; bump ``version`` when its output changes."""
+def register_dataset(name: str, version: int = 1, fetch: tuple[str, ...] = ()) -> Callable[[Preparer], Preparer]:
+    """Register a preparer under ``name``; bump ``version`` when its output changes. ``fetch``: its fetch options."""
 
     def decorate(preparer: Preparer) -> Preparer:
         if name in DATASETS:
             raise SmartMiningError(f"dataset {name!r} is registered twice")
+        unknown = sorted(set(fetch) - set(inspect.signature(preparer).parameters))
+        if unknown:
+            raise SmartMiningError(f"dataset {name!r}: fetch options {unknown} are not options of its preparer")
         DATASETS[name] = preparer
         _VERSIONS[name] = version
+        _FETCH[name] = frozenset(fetch)
         return preparer
 
     return decorate
+
+
+def _fetch(name: str) -> frozenset[str]:
+    return _FETCH.get(name, frozenset())
 
 
 def available_datasets() -> list[str]:
@@ -84,8 +100,15 @@ def _generic(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
+def identity_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without the dataset's fetch options: what decides the prepared data."""
+    _known(name)
+    return {key: value for key, value in options.items() if key not in _fetch(name)}
+
+
 def _record(name: str, root: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """What dataset.json holds: name, version and options with defaults, in JSON form for comparison."""
+    """What dataset.json holds: name, version, the identity options with defaults (JSON form, for comparison)
+    and, apart, the fetch options given."""
     preparer = _known(name)
     own = {key: value for key, value in options.items() if key not in GENERIC_OPTIONS}
     parameters = inspect.signature(preparer).parameters
@@ -97,8 +120,35 @@ def _record(name: str, root: Path, options: dict[str, Any]) -> dict[str, Any]:
     bound.apply_defaults()
     resolved = dict(bound.arguments)
     resolved.pop(next(iter(parameters)))  # the root itself
-    record = {"dataset": name, "version": _VERSIONS[name], "options": {**resolved, **_generic(name, options)}}
+    identity = {key: value for key, value in resolved.items() if key not in _fetch(name)}
+    record = {"dataset": name, "version": _VERSIONS[name], "options": {**identity, **_generic(name, options)},
+              "fetched_with": {key: value for key, value in own.items() if key in _fetch(name)}}
     return json.loads(json.dumps(record, default=str))  # Paths -> str, tuples -> lists
+
+
+IDENTITY_KEYS = ("dataset", "version", "options")
+
+
+def _same_data(stored: dict[str, Any] | None, record: dict[str, Any], manifest_path: Path, name: str) -> bool:
+    """The stored record names the same data (fetch options ignored, also in older records) and the manifest
+    still holds what was recorded."""
+    if stored is None:
+        return False
+    prepared = stored.get("options") if isinstance(stored.get("options"), dict) else {}
+    prepared = {key: value for key, value in prepared.items() if key not in _fetch(name)}
+    if [stored.get("dataset"), stored.get("version"), prepared] != [record[k] for k in IDENTITY_KEYS]:
+        return False
+    return _manifest_matches(stored, manifest_path)
+
+
+def _manifest_matches(stored: dict[str, Any], manifest_path: Path) -> bool:
+    """The manifest's digest is the recorded one (records written before digests were kept pass)."""
+    if "manifest_sha256" not in stored:
+        return True
+    try:
+        return manifest_digest(read_manifest(manifest_path)) == stored["manifest_sha256"]
+    except SmartMiningError:
+        return False
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -144,9 +194,8 @@ def prepare_dataset(name: str, root: Path, **options: Any) -> Path:
     manifest_path, record_path = root / MANIFEST_NAME, root / RECORD_NAME
     record = _record(name, root, options)
     if manifest_path.is_file():
-        stored = _read_record(record_path)
-        # Only the identity keys decide; notes such as excluded_singleton_classes ride along.
-        if stored is not None and {key: stored.get(key) for key in record} == record:
+        # Only the identity keys decide; fetch options and notes such as excluded_singleton_classes ride along.
+        if _same_data(_read_record(record_path), record, manifest_path, name):
             return manifest_path
     # Drop the record first: a crash mid-way then never leaves a record beside a stale manifest.
     record_path.unlink(missing_ok=True)
@@ -154,6 +203,7 @@ def prepare_dataset(name: str, root: Path, **options: Any) -> Path:
     manifest = preparer(root, **{key: value for key, value in options.items() if key not in GENERIC_OPTIONS})
     manifest = _clean(manifest, root, record, f"dataset {name!r} in {root}")
     write_manifest(manifest, manifest_path)
+    record["manifest_sha256"] = manifest_digest(read_manifest(manifest_path))
     write_json(record_path, record)
     return manifest_path
 
@@ -178,9 +228,9 @@ def prepare_command(name: str, root: Path, options: dict[str, Any]) -> str:
 def check_prepared(name: str, root: Path, **options: Any) -> Path:
     """The path of ``root/manifest.csv`` if ``root`` was prepared for ``name`` with these options.
 
-    Never writes. A missing folder, manifest or record, or a record with other options, raises a
-    SmartMiningError naming each differing option (prepared value vs needed value) and the command
-    that prepares the folder as needed.
+    Never writes. Fetch options are ignored. A missing folder, manifest or record, a record with other
+    options, or a manifest changed since it was prepared raises a SmartMiningError naming each differing
+    option (prepared value vs needed value) and the command that prepares the folder as needed.
     """
     root = Path(root)
     needed = _record(name, root, options)
@@ -193,11 +243,14 @@ def check_prepared(name: str, root: Path, **options: Any) -> Path:
     differences = [f"{key}: prepared {stored.get(key)!r} vs needed {needed[key]!r}"
                    for key in ("dataset", "version") if stored.get(key) != needed[key]]
     prepared = stored.get("options") if isinstance(stored.get("options"), dict) else {}
-    for key in sorted(set(prepared) | set(needed["options"])):
+    for key in sorted((set(prepared) | set(needed["options"])) - _fetch(name)):
         have, want = prepared.get(key, "<absent>"), needed["options"].get(key, "<absent>")
         if have != want:
             differences.append(f"{key}: prepared {have!r} vs needed {want!r}")
     if differences:
         raise SmartMiningError(f"dataset {name!r} in {root} was prepared with other options ("
                                + "; ".join(differences) + f"); {how}")
+    if not _manifest_matches(stored, manifest_path):
+        raise SmartMiningError(f"dataset {name!r} in {root}: {MANIFEST_NAME} was changed since it was prepared "
+                               f"(its content differs from {RECORD_NAME}'s manifest_sha256); {how}")
     return manifest_path

@@ -43,3 +43,35 @@ def carve_val_classes(manifest: pd.DataFrame, val_classes: int, val_seed: int = 
     chosen = choose_val_labels(out.loc[train, "label"].to_numpy(), int(val_classes), int(val_seed))
     out.loc[train & out["label"].isin(chosen), "split"] = "val"
     return out
+
+
+# Splits whose classes a seed may redraw; "source" classes (the pretrain stage's) never move.
+REDRAWN_SPLITS = ("train", "val", "test")
+
+
+def redraw_split(manifest: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A copy of the manifest whose train/val/test classes are redrawn with ``seed`` (PAPER.md section 10:
+    each seed redraws the class split), keeping the number of classes of each split.
+
+    Classes move only within their ``pool`` (a manifest column, where the dataset has one: Omniglot's
+    background and evaluation alphabets, so test classes stay in alphabets never trained on); without the
+    column all train/val/test classes form one pool. Source classes and every image's label stay as they are.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SmartMiningError(f"redraw_split: seed must be an integer >= 0, got {seed!r}")
+    out = manifest.copy()
+    moving = out["split"].isin(REDRAWN_SPLITS)
+    pools = out["pool"] if "pool" in out.columns else pd.Series("all", index=out.index)
+    rng = np.random.default_rng([int(seed), 0x5E1D])
+    for pool in sorted(pools[moving].unique()):
+        rows = moving & (pools == pool)
+        by_class = out.loc[rows].groupby("label")["split"].first()
+        # the pool's split sizes in classes, in a fixed order; then its classes in a seeded order fill them
+        sizes = [(split, int((by_class == split).sum())) for split in REDRAWN_SPLITS]
+        order = by_class.index.to_numpy()[rng.permutation(len(by_class))]
+        new_split, start = {}, 0
+        for split, size in sizes:
+            new_split.update({label: split for label in order[start:start + size]})
+            start += size
+        out.loc[rows, "split"] = out.loc[rows, "label"].map(new_split)
+    return out

@@ -137,6 +137,53 @@ def _resnet(
     return model, feature_dim
 
 
+class MobileNetV2Features(nn.Module):
+    """torchvision MobileNetV2's feature blocks and global average pooling (1280-d), the first
+    ``frozen_blocks`` of them frozen: no gradient, and batch norm kept in eval mode (its ImageNet
+    statistics), so fine-tuning on a CPU pays for the backward pass of the later blocks only."""
+
+    def __init__(self, features: nn.Sequential, frozen_blocks: int = 0) -> None:
+        super().__init__()
+        if not 0 <= frozen_blocks <= len(features):
+            raise SmartMiningError(
+                f"mobilenet_v2: frozen_blocks must be between 0 and {len(features)}, got {frozen_blocks!r}"
+            )
+        self.features = features  # torchvision's names, so its state_dict files load as they are
+        self.frozen_blocks = frozen_blocks
+        self.takes_trunk_output = False  # True: inputs are the frozen blocks' outputs (model.cache_frozen)
+        for parameter in features[:frozen_blocks].parameters():
+            parameter.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> MobileNetV2Features:
+        super().train(mode)
+        self.features[: self.frozen_blocks].eval()  # a frozen block keeps its ImageNet batch-norm statistics
+        return self
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen blocks' output (what the features stage caches)."""
+        with torch.no_grad():
+            return self.features[: self.frozen_blocks](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.takes_trunk_output:
+            x = self.trunk(x)
+        x = self.features[self.frozen_blocks :](x)
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+
+@register_backbone("mobilenet_v2")
+def build_mobilenet_v2(pretrained: Pretrained = False, frozen_blocks: int = 0) -> tuple[nn.Module, int]:
+    """torchvision MobileNetV2 (ImageNet weights: MobileNet_V2_Weights.IMAGENET1K_V1), classifier removed;
+    1280-d pooled features. ``frozen_blocks`` [ours]: how many of its 19 feature blocks stay as pretrained."""
+    weights = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
+    model = torchvision.models.mobilenet_v2(weights=None)
+    state = _pretrained_state(pretrained, weights)
+    if state is not None:
+        _load_into(model, state, _source(pretrained, weights), optional_prefixes=("classifier.",))
+    return MobileNetV2Features(model.features, int(frozen_blocks)), model.last_channel
+
+
 def weights_cache_file(weights: torchvision.models.WeightsEnum) -> Path:
     """Where torch hub keeps (or would download) a torchvision weights file."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)

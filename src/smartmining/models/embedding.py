@@ -61,9 +61,10 @@ def embed(
     `transform` maps a uint8 batch (N, C, H, W), already on `device`, to the network's float input
     (data.batch_transforms.BatchTransform); None scales to [0, 1]. `device` defaults to the model's; its training mode is restored.
     """
-    if images.ndim != 4 or images.dtype != torch.uint8:
+    if images.ndim != 4 or (images.dtype != torch.uint8 and transform is None):
         raise SmartMiningError(
-            f"embed: images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
+            f"embed: images must be a uint8 tensor (N, C, H, W) (or any 4-d tensor with a transform), "
+            f"got {images.dtype} {tuple(images.shape)}"
         )
     if batch_size < 1:
         raise SmartMiningError(f"embed: batch_size must be >= 1, got {batch_size!r}")

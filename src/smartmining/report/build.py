@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ import pandas as pd
 from smartmining import atomic
 from smartmining.errors import SmartMiningError
 from smartmining.methods import METHODS
-from smartmining.report import figures, inputs, runs, tables
+from smartmining.report import claims, figures, inputs, replication, runs, stamp, tables
 from smartmining.report.curves import metric_label, validation_metric
 from smartmining.report.doc import ReportDoc, deviation_headings
+from smartmining.report.family import Reading, to_json
 from smartmining.report.sections import dataset_section
 
 log = logging.getLogger(__name__)
@@ -39,16 +41,43 @@ OPTIONAL_COLUMNS = {
 }
 
 
-def write_data_files(out_dir: Path, summary: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> None:
-    atomic.write_text(out_dir / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
-    atomic.write_text(out_dir / "curves.csv", curves.to_csv(index=False, float_format="%.6g"))
-    atomic.write_json(out_dir / "metrics.json", tables.nested_metrics(summary, [*methods, *runs.BASELINES]))
+def write_data_files(out_dir: Path, summary: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> list[Path]:
+    """summary.csv, curves.csv, metrics.json and the recall@1 curves; returns their paths."""
+    written = [out_dir / "summary.csv", out_dir / "curves.csv", out_dir / "metrics.json"]
+    atomic.write_text(written[0], summary.to_csv(index=False, float_format="%.6g"))
+    atomic.write_text(written[1], curves.to_csv(index=False, float_format="%.6g"))
+    atomic.write_json(written[2], tables.nested_metrics(summary, [*methods, *runs.BASELINES]))
     metric = validation_metric(curves)
     for i, dataset in enumerate(sorted(curves["dataset"].unique())):
         text = recall_wide(curves, dataset, metric).to_csv(float_format="%.6g")
         atomic.write_text(out_dir / f"recall_at_1_{dataset}.csv", text)
+        written.append(out_dir / f"recall_at_1_{dataset}.csv")
         if i == 0:  # `dvc plots show` draws this one (dvc.yaml names its columns)
             atomic.write_text(out_dir / "recall_at_1.csv", text)
+            written.append(out_dir / "recall_at_1.csv")
+    return written
+
+
+def readings_document(cfg: dict[str, Any], found: list[Reading], st: claims.ReportSettings,
+                      made: dict[str, str]) -> dict[str, Any]:
+    """readings.json: the stamp, the rules, every reading (id, estimate, interval, p-values, verdict), the claims."""
+    return {"stamp": made, "profile": cfg.get("profile", "?"), "alpha": st.alpha,
+            "margins": {"points": st.margin_points, "epochs": st.margin_epochs}, "gain_fraction": st.gain_fraction,
+            "claims": claims.claims_json(found), "readings": [to_json(r) for r in found]}
+
+
+def claims_section(doc: ReportDoc, found: list[Reading], datasets: list[str], st: claims.ReportSettings) -> None:
+    """REPORT.md's lead: one verdict per claim and dataset, with the family and its size."""
+    doc.add("## The claims (PAPER.md section 10)", "",
+            f"Primary family per dataset: the claims C1-C4, tested by 5 paired comparisons (C4 by its speed and, "
+            f"beside it, its final R@1), each with a two-sided paired t-test and an equivalence test (TOST): up to 10 "
+            f"hypotheses under Holm at α = {st.alpha:g}. A claim is *supported* or *contradicted* only when its "
+            f"difference test survives Holm; *equivalent within the margin* only when its TOST does (margins fixed "
+            f"in advance: ±{st.margin_points:g} R@1 points, ±{st.margin_epochs:g} epoch for C4's speed); otherwise "
+            "*inconclusive*. Intervals are 95% t-intervals of the paired mean difference (not adjusted). Every other "
+            "reading of this report is exploratory and Holm-controlled within its own family, named where it stands.", "")
+    for dataset in datasets:
+        doc.table(doc.out_dir / "tables" / f"claims_{dataset}", claims.claim_rows(found, dataset), f"{dataset}: the claims")
 
 
 def recall_wide(curves: pd.DataFrame, dataset: str, metric: str = "recall@1") -> pd.DataFrame:
@@ -77,20 +106,41 @@ def input_notes(curves: pd.DataFrame, selection: pd.DataFrame, out_dir: Path, co
 
 
 def selection_table(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per method: its validation runs, the values tried with their scores, and the choice."""
+    def point(values: dict[str, float]) -> str:
+        return ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in values.items())
+
     return pd.DataFrame({
-        "Hyperparameter": selection["hyperparameter"],
-        "Dataset": [d or "all" for d in selection["dataset"]],
-        "Chosen": [f"{v:g}" for v in selection["chosen"]],
-        "Chosen on": [f"`{m}` seeds {s}, validation classes" for m, s in zip(selection["method"], selection["seed"])],
-        "By": selection["metric"],
-        "Validation scores": ["; ".join(f"{k:g}: {100 * v:.1f}" for k, v in sorted(vals.items())) for vals in selection["values"]],
+        "Dataset": selection["dataset"], "Method": [f"`{m}`" for m in selection["method"]],
+        "Validation runs": selection["n_runs"],
+        "Chosen": [point(c) for c in selection["chosen"]],
+        "Tried (validation score)": ["; ".join(f"{point(t['values'])}: {100 * t['score']:.1f}" for t in tried)
+                                     for tried in selection["tried"]],
+        "By": [f"{m}, seeds {s}" for m, s in zip(selection["metric"], selection["seeds"])],
     })
 
 
+def tuning_budget_line(selection: pd.DataFrame) -> str:
+    """Says plainly whether every method had the same number of validation runs."""
+    counts = selection.groupby("dataset")["n_runs"].agg(["min", "max"])
+    if (counts["min"] == counts["max"]).all():
+        return (f"**The tuning budget is equal**: every method of the matrix had {int(counts['max'].iloc[0])} validation "
+                "runs (the learning rate from one common grid; each offline miner its own mined fraction; the fixed κ "
+                "drawn jointly with the fraction it runs with; each adaptive law its target error).")
+    return ("**The tuning budget is not equal**: validation runs per method range from "
+            f"{int(counts['min'].min())} to {int(counts['max'].max())}; read the comparisons with that in mind.")
+
+
 def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: Path, *,
-                 deviations: Path = Path("docs/deviations.md")) -> Path:
-    """Write the profile's report under ``out_dir`` and return the path of REPORT.md."""
+                 deviations: Path = Path("docs/deviations.md"), reference: Path | None = None,
+                 use_reference: bool = True, echo: Callable[[str], None] | None = None) -> Path:
+    """Write the profile's report under ``out_dir`` and return the path of REPORT.md. The reference readings
+    (replication.load_reference) are read before anything is written; ``echo`` receives the replication lines
+    (the log gets them without it)."""
     runs_dir, out_dir, data_root = Path(runs_dir), Path(out_dir), Path(data_root)
+    ref, ref_source = replication.load_reference(out_dir, reference, use_reference)
+    made = stamp.make_stamp()
+    st = claims.report_settings(cfg)
     figures.apply_style()
     expected = runs.expected_runs(cfg)
     curves, missing = runs.read_curves(runs_dir, expected)
@@ -102,7 +152,7 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     baselines = runs.read_baselines(out_dir, list(cfg["datasets"]))
     frames = [f for f in (finals, baselines) if not f.empty]
     summary = tables.summarise(pd.concat(frames, ignore_index=True) if frames else finals)
-    write_data_files(out_dir, summary, curves, list(cfg["methods"]))
+    written = write_data_files(out_dir, summary, curves, list(cfg["methods"]))
     selection = inputs.read_selection(out_dir, list(cfg["datasets"]))
     controllers = inputs.read_controllers(runs_dir, present)
 
@@ -110,10 +160,10 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     name = cfg.get("profile", "?")
     val = validation_metric(curves)
     doc.add(f"# Smart Mining for Deep Metric Learning: report of profile `{name}`", "",
-            str(cfg.get("description", "")), "",
+            stamp.header_line(made), "", str(cfg.get("description", "")), "",
             f"Runs found: {len(present)} of {len(expected)} (methods × seeds, plus sweeps). Metrics are in percent: "
-            "mean [95% t-interval of the mean] over seeds; comparisons are paired over the seeds both methods ran, and "
-            "a difference whose interval contains 0 reads \"no detectable difference\". Curves, convergence and the "
+            "mean [95% t-interval of the mean] over seeds; comparisons are paired over the seeds both methods ran and "
+            "read by Holm-adjusted tests (below). Curves, convergence and the "
             f"plateau check use the {metric_label(val)} per epoch. "
             "Data: [summary.csv](summary.csv), [curves.csv](curves.csv), [metrics.json](metrics.json).", "")
     if missing:
@@ -123,13 +173,23 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     if selection.empty:
         doc.add("*No selection file: see the notes on the inputs.*", "")
     else:
+        doc.add(tuning_budget_line(selection), "")
         doc.table(out_dir / "tables" / "selection", selection_table(selection),
-                  "hyperparameters chosen on validation classes (validation scores in %)")
-    chosen = {(r.dataset, r.hyperparameter): r.chosen for r in selection.itertuples()}
+                  "each method's hyperparameters, chosen on validation classes (validation scores in %)")
+    chosen = inputs.chosen_for_sweeps(selection, cfg)
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
            "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen,
-           "reembed_cost": cfg.get("train", {}).get("reembed_cost")}
-    for dataset in cfg["datasets"]:
+           "baselines": baselines, "report_settings": st, "reembed_cost": cfg.get("train", {}).get("reembed_cost")}
+    datasets = list(cfg["datasets"])
+    methods = {d: [m for m in cfg["methods"] if m in set(curves.loc[curves["dataset"] == d, "run"])] for d in datasets}
+    ctx["readings"] = found = claims.all_readings(ctx, datasets, methods, st)
+    document = readings_document(cfg, found, st, made)
+    changes = replication.compare(document, ref) if ref is not None else None
+    for line in replication.console(changes, ref_source, ref):
+        (echo or log.info)(line)
+    claims_section(doc, found, datasets, st)
+    doc.add(*replication.section(changes, ref_source, document, ref))
+    for dataset in datasets:
         dataset_section(doc, cfg, dataset, ctx)
 
     doc.add("## Deviations from the paper", "")
@@ -144,6 +204,8 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
         doc.add("## Skipped figures", "")
         doc.bullets(doc.skipped)
     report = out_dir / "REPORT.md"
+    atomic.write_json(out_dir / replication.READINGS_FILE, document)
     atomic.write_text(report, "\n".join(doc.lines).rstrip() + "\n")
+    stamp.write_stamp_file(out_dir, made, [*written, *doc.written, out_dir / replication.READINGS_FILE, report])
     log.info("report written to %s (%d runs, %d missing)", report, len(present), len(missing))
     return report

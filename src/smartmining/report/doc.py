@@ -20,6 +20,7 @@ class ReportDoc:
         self.out_dir = out_dir
         self.lines: list[str] = []
         self.skipped: list[str] = []
+        self.written: list[Path] = []  # every file this report wrote (STAMP.json lists them)
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -36,6 +37,7 @@ class ReportDoc:
             self.skipped.append(f"{caption}: {why}")
             return
         png, pdf = figures.save_figure(fig, stem)
+        self.written += [Path(png), Path(pdf)]
         self.add(f"![{caption}]({self.link(png)})", "", f"{caption} ([PDF]({self.link(pdf)}))", "")
 
     def table(self, stem: Path, shown: pd.DataFrame, caption: str, numeric: pd.DataFrame | None = None) -> None:
@@ -44,6 +46,7 @@ class ReportDoc:
         atomic.write_text(f"{stem}.csv", (shown if numeric is None else numeric).to_csv(index=False, float_format="%.6g"))
         atomic.write_text(f"{stem}.md", md)
         atomic.write_text(f"{stem}.tex", tables.to_latex(shown, caption))
+        self.written += [Path(f"{stem}.{ext}") for ext in ("csv", "md", "tex")]
         links = ", ".join(f"[{ext}]({self.link(Path(f'{stem}.{ext}')) })" for ext in ("csv", "md", "tex"))
         self.add(f"**{caption}** ({links})", "", md)
 

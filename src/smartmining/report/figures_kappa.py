@@ -14,7 +14,7 @@ from smartmining.methods import METHODS
 from smartmining.report.convergence import ADAPTIVE_PAIRS
 from smartmining.report.curves import mean_curve, metric_label, validation_metric
 from smartmining.report.figures import (METHOD_COLOURS, RECALLS, MissingInputs, _epoch_axis, _legend_below,
-                                        sweep_finals, sweep_runs)
+                                        sweep_finals, sweep_methods_in, sweep_runs)
 
 # The error curves of Fig. 3: log column -> (label, line style).
 ERRORS = {"train_error": ("training error e", "-"), "e_mined": ("e over mined triplets", "--"),
@@ -84,31 +84,33 @@ def _sweep_panel(ax: plt.Axes, sf: pd.DataFrame, xlabel: str, title: str) -> Non
     ax.legend(fontsize=7)
 
 
-# The initial-kappa sweeps of Fig. 7, one per law (runs.SWEEPS): sweep kind -> (panel title, trajectory style).
-KAPPA0_SWEEPS = {"kappa0": ("our law", "-"), "kappa0paper": ("the paper's law", "--")}
-
-
-def fig_kappa_sweeps(finals: pd.DataFrame, curves: pd.DataFrame, dataset: str) -> Figure:
+def fig_kappa_sweeps(finals: pd.DataFrame, curves: pd.DataFrame, dataset: str,
+                     kappa0_methods: list[str] | None = None) -> Figure:
     """Fig. 7: test R@K at the last epoch against the fixed kappa (smart+global) and against the adaptive
-    controller's initial kappa0 (one panel per law that has the sweep), and each kappa0 run's kappa
-    trajectory (solid: our law, dashed: the paper's). Error bars: 95% intervals where a point has two or
-    more seeds."""
+    controller's initial kappa0, one panel per method the kappa0 sweep names (one per law: ours and the
+    paper's), and each kappa0 run's kappa trajectory (dashed: a method that forces the paper's law).
+    ``kappa0_methods``: the profile's sweeps.kappa0 methods, to name the panels. Error bars: 95% intervals
+    where a point has two or more seeds."""
     fixed = sweep_finals(finals, dataset, "kappa")
-    initial = {kind: sweep_finals(finals, dataset, kind) for kind in KAPPA0_SWEEPS}
-    shown = [kind for kind, table in initial.items() if not table.empty] or ["kappa0"]
+    variants = sweep_methods_in(finals.loc[finals["dataset"] == dataset, "run"], "kappa0") or [None]
+    named = {v: v or (kappa0_methods[0] if kappa0_methods else "the sweep's first method") for v in variants}
+    initial = {v: sweep_finals(finals, dataset, "kappa0", v) for v in variants}
     if fixed.empty and all(t.empty for t in initial.values()):
-        raise MissingInputs(f"no κ-sweep runs (sweep-kappa-*, sweep-kappa0-*, sweep-kappa0paper-*) for {dataset}")
-    fig, axes = plt.subplots(1, 2 + len(shown), figsize=(5 * (2 + len(shown)), 3.9))
+        raise MissingInputs(f"no κ-sweep runs (sweep-kappa-*, sweep-kappa0-*) for {dataset}")
+    fig, axes = plt.subplots(1, 2 + len(variants), figsize=(5 * (2 + len(variants)), 3.9))
     _sweep_panel(axes[0], fixed, "κ (fixed)", f"{dataset}: fixed-κ sweep")
-    for ax, kind in zip(axes[1:], shown):
-        _sweep_panel(ax, initial[kind], "κ0 (initial κ of the controller)", f"adaptive, {KAPPA0_SWEEPS[kind][0]}: initial-κ sweep")
+    for ax, v in zip(axes[1:], variants):
+        _sweep_panel(ax, initial[v], "κ0 (initial κ of the controller)", f"{named[v]}: initial-κ sweep")
     ax_t = axes[-1]
-    for kind, (law, style) in KAPPA0_SWEEPS.items():
-        points = sweep_runs(curves, dataset, kind)
+    for v in variants:
+        spec = METHODS.get(named[v])
+        style = "--" if spec is not None and spec.law == "paper" else "-"
+        points = sweep_runs(curves, dataset, "kappa0", v)
         for (value, run), colour in zip(points, sns.color_palette("rocket", max(1, len(points)))):
             if "kappa" in curves.columns:
                 mc = mean_curve(curves, dataset, run, "kappa").dropna(subset=["mean"])
-                ax_t.plot(mc["epoch"], mc["mean"], ls=style, marker="o", ms=3, color=colour, label=f"{law}, κ0 = {value:g}")
+                ax_t.plot(mc["epoch"], mc["mean"], ls=style, marker="o", ms=3, color=colour,
+                          label=f"{named[v]}, κ0 = {value:g}")
     if ax_t.lines:
         ax_t.set_yscale("log", base=2)
         ax_t.legend(fontsize=7)

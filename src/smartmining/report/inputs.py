@@ -14,7 +14,7 @@ from smartmining.errors import SmartMiningError
 from smartmining.runs import Run
 from smartmining.report.runs import read_json
 
-SELECTION_COLUMNS = ["dataset", "hyperparameter", "chosen", "metric", "method", "seed", "values"]
+SELECTION_COLUMNS = ["dataset", "method", "chosen", "chosen_run", "tried", "n_runs", "metric", "seeds"]
 CONTROLLER_COLUMNS = ["dataset", "run", "seed", "epochs", "rules", "flagged_epochs", "flags", "reason", "target_error",
                       "last_kappa"]
 MAX_REASON = 240
@@ -22,46 +22,47 @@ MAX_REASON = 240
 HISTORY_KEYS = {"epoch", "error", "kappa", "kappa_next", "rule", "alpha", "beta"}
 
 
-def _selection_row(dataset: str, name: str, entry: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(entry, dict) or "chosen" not in entry:
-        raise SmartMiningError(f'{path}: entry {name!r} should be an object with "chosen", "metric", "values"')
-    values = entry.get("values") or {}
-    if not isinstance(values, dict):
-        raise SmartMiningError(f'{path}: "{name}.values" should map each tried value to its validation score')
-    seeds = entry.get("seeds", entry.get("seed", ""))
-    return {"dataset": dataset, "hyperparameter": name, "chosen": float(entry["chosen"]),
-            "metric": str(entry.get("metric", "")), "method": str(entry.get("method", "")),
-            "seed": ", ".join(map(str, seeds)) if isinstance(seeds, list) else str(seeds),
-            "values": {float(k): float(v) for k, v in values.items()}}
-
-
-def _read_selection_file(path: Path, dataset: str) -> list[dict[str, Any]]:
-    data = read_json(path, "the selection stage's choices {hyperparameter: {chosen, metric, values}}")
-    if not isinstance(data, dict):
-        raise SmartMiningError(f"{path}: expected a JSON object, got {type(data).__name__}")
+def _selection_rows(data: Any, dataset: str, path: Path) -> list[dict[str, Any]]:
+    """One row per method of the select stage's file {metric, seeds, methods: {method: {chosen, tried, n_runs}}}."""
+    if not isinstance(data, dict) or not isinstance(data.get("methods"), dict):
+        raise SmartMiningError(f'{path}: expected the select stage\'s object {{"metric", "seeds", "methods": '
+                               f'{{METHOD: {{"chosen", "tried", "n_runs"}}}}}}; run the select stage again')
     rows = []
-    for key, entry in data.items():
-        if not dataset and isinstance(entry, dict) and "chosen" not in entry and all(isinstance(v, dict) for v in entry.values()):
-            rows += [_selection_row(key, name, sub, path) for name, sub in entry.items()]
-        else:
-            rows.append(_selection_row(dataset, key, entry, path))
+    for method, entry in data["methods"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("chosen"), dict) or not isinstance(entry.get("tried"), list):
+            raise SmartMiningError(f'{path}: methods.{method} should hold "chosen" (parameter -> value) and "tried" (a list)')
+        rows.append({"dataset": dataset, "method": method, "chosen": {k: float(v) for k, v in entry["chosen"].items()},
+                     "chosen_run": str(entry.get("chosen_run", "")), "tried": entry["tried"],
+                     "n_runs": int(entry.get("n_runs", len(entry["tried"]))), "metric": str(data.get("metric", "")),
+                     "seeds": ", ".join(map(str, data.get("seeds", [])))})
     return rows
 
 
 def selection_paths(out_dir: Path, datasets: list[str]) -> list[tuple[Path, str]]:
-    """Where the select stage's choices may be: results/<profile>/selection/<dataset>.json (the pipeline's),
-    and results/<profile>/selection.json (all datasets, or nested per dataset)."""
-    return [(Path(out_dir) / "selection" / f"{d}.json", d) for d in datasets] + [(Path(out_dir) / "selection.json", "")]
+    """Where the select stage's choices are: results/<profile>/selection/<dataset>.json."""
+    return [(Path(out_dir) / "selection" / f"{d}.json", d) for d in datasets]
 
 
 def read_selection(out_dir: Path, datasets: list[str]) -> pd.DataFrame:
-    """One row per (dataset, hyperparameter) chosen on validation classes; dataset '' where the file names
-    none. No file: an empty frame."""
+    """One row per (dataset, method) whose values were chosen on validation classes. No file: an empty frame."""
     rows = []
     for path, dataset in selection_paths(out_dir, datasets):
         if path.is_file():
-            rows += _read_selection_file(path, dataset)
+            rows += _selection_rows(read_json(path, "the select stage's choices"), dataset, path)
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
+
+
+def chosen_for_sweeps(selection: pd.DataFrame, cfg: dict[str, Any]) -> dict[tuple[str, str], float]:
+    """(dataset, "kappa" | "mined_fraction") -> the value the sweep's method was chosen with (the sweeps' readings)."""
+    from smartmining.runs import SWEEPS, sweep_spec
+
+    out = {}
+    for sweep, kind in SWEEPS.items():
+        methods = sweep_spec(cfg, sweep)["methods"]
+        for row in selection.itertuples():
+            if methods and row.method == methods[0] and kind.parameter in row.chosen:
+                out[(row.dataset, kind.config_key)] = row.chosen[kind.parameter]
+    return out
 
 
 def _flags(entry: dict[str, Any]) -> list[str]:

@@ -1,7 +1,9 @@
 """Readings of the numbers, generated (never hand-written): each function returns Markdown sentences.
 
-Every comparison of two methods is a paired difference over the seeds both ran, with its 95% t-interval;
-an interval that contains 0 reads "no detectable difference". A difference is never set against a std.
+Every comparison of two methods is a paired difference over the seeds both ran, with its 95% t-interval and
+its Holm-adjusted tests (family.py): "better" only when the difference test survives Holm in its family,
+"equivalent within ±margin" only when the equivalence test (TOST) does, "inconclusive" otherwise. A difference
+is never set against a std.
 """
 
 from __future__ import annotations
@@ -12,97 +14,78 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from smartmining.report import claims as claims_mod
 from smartmining.report.convergence import paper_claim
-from smartmining.report.curves import at_budget, metric_label
-from smartmining.report.stats import NO_DIFFERENCE, Paired, format_interval, paired, verdict
+from smartmining.report.curves import metric_label
+from smartmining.report.explore import OTHER_PAIRS, amount  # noqa: F401  (amount: used by sections.py)
+from smartmining.report.family import Reading, describe, family_note, verdict_text
+from smartmining.report.inference import A_BETTER
+from smartmining.report.stats import format_interval
 
-# (section title, pairs (a, b)) of the per-triplet comparisons on the final test metrics.
-COMPARISONS = (
-    ("Smart mining vs random triplets", (("smart", "random"), ("smart+global", "random+global"))),
-    ("Smart mining vs semi-hard", (("smart", "semihard"), ("smart+global+adaptive", "semihard"))),
-    ("The global loss", (("smart+global", "smart"), ("random+global", "random"))),
-    ("Fixed vs adaptive κ", (("smart+global+adaptive", "smart+global"), ("smart+adaptive", "smart"))),
-)
-PER_COMPUTE = (("smart", "semihard"), ("smart+global+adaptive", "semihard"), ("smart", "random"))
 LABELS = {"recall@1": "R@1", "recall@8": "R@8", "nmi": "NMI", "map@r": "MAP@R"}
+EXPLORATORY = (("pairs", "Other pairs of methods"), ("nmi", "NMI"), ("compute", "Per compute, anytime"),
+               ("pretrained", "Against the pretrained-only network"), ("convergence", "Other adaptive methods"))
 
 
-def seed_values(finals: pd.DataFrame, dataset: str, run: str, metric: str) -> dict[int, float]:
-    sel = finals[(finals["dataset"] == dataset) & (finals["run"] == run) & (finals["metric"] == metric)]
-    return {int(s): float(v) for s, v in zip(sel["seed"], sel["value"])}
+def family_lines(readings: list[Reading], dataset: str, family: str, title: str, alpha: float) -> list[str]:
+    members = [r for r in readings if r.dataset == dataset and r.family == family]
+    if not members:
+        return []
+    return [f"**{title}.** {family_note(readings, dataset, family, alpha)}", ""] + [f"- {describe(r)}" for r in members] + [""]
 
 
-def describe(p: Paired, what: str, scale: float = 100.0, unit: str = "points") -> str:
-    """One sentence: the means over the shared seeds, the paired difference with its interval, the verdict."""
-    iv = p.interval
-    seeds = ", ".join(str(s) for s in p.seeds)
-    return (f"`{p.a}` vs `{p.b}`, {what}: paired difference {format_interval(iv, scale, 2, signed=True)} {unit} "
-            f"(95% t-interval over {iv.n} shared seed{'s' if iv.n != 1 else ''}: {seeds or 'none'}): "
-            f"**{verdict(p)}**.")
+def claims_lines(readings: list[Reading], dataset: str, alpha: float) -> list[str]:
+    """The primary family in sentences (the claims table is in REPORT.md's first section)."""
+    return family_lines(readings, dataset, "primary", "Claims C1-C4 (the primary family)", alpha)
 
 
-def compare_finals(finals: pd.DataFrame, dataset: str, a: str, b: str, metric: str = "recall@1") -> str | None:
-    """The paired comparison of two runs' final test ``metric``; None where either did not run."""
-    va, vb = seed_values(finals, dataset, a, metric), seed_values(finals, dataset, b, metric)
-    if not va or not vb:
-        return None
-    p = paired(va, vb, (a, b))
-    means = (f" (means over the shared seeds {100 * np.mean([va[s] for s in p.seeds]):.2f} vs "
-             f"{100 * np.mean([vb[s] for s in p.seeds]):.2f})") if p.seeds else ""
-    return describe(p, f"test {LABELS.get(metric, metric)}{means}")
-
-
-def per_triplet(finals: pd.DataFrame, dataset: str) -> list[tuple[str, list[str]]]:
-    """(title, sentences) per comparison of COMPARISONS: R@1 and NMI at the equal triplet budget."""
-    out = []
-    for title, pairs in COMPARISONS:
-        lines = [s for a, b in pairs for m in ("recall@1", "nmi") if (s := compare_finals(finals, dataset, a, b, m))]
-        missing = [f"`{a}`/`{b}`" for a, b in pairs if not seed_values(finals, dataset, a, "recall@1")
-                   or not seed_values(finals, dataset, b, "recall@1")]
-        if missing:
-            lines.append("Not run, so not compared: " + ", ".join(missing) + ".")
-        out.append((title, lines))
+def exploratory_lines(readings: list[Reading], dataset: str, methods: list[str], alpha: float) -> list[str]:
+    """Every exploratory family, each with its size and its own Holm control, then what was not run."""
+    out: list[str] = []
+    for family, title in EXPLORATORY:
+        out += family_lines(readings, dataset, family, f"{title} (exploratory)", alpha)
+        if family == "pretrained":
+            out += [f"- {s}" for s in pretrained_gain(readings, dataset)] + [""]
+    missing = [f"`{a}`/`{b}`" for a, b in OTHER_PAIRS if a not in methods or b not in methods]
+    if missing:
+        out += ["Not run, so not compared: " + ", ".join(missing) + ".", ""]
     return out
 
 
-def per_compute(curves: pd.DataFrame, dataset: str, budgets: dict[str, float], metric: str) -> list[str]:
-    """The PER_COMPUTE pairs compared at equal compute: ``metric`` interpolated per seed at the budget."""
-    out = []
-    have = set(curves.loc[curves["dataset"] == dataset, "run"])
-    what = {"cum_passes": "compute passes", "cum_seconds": "training seconds"}
-    for a, b in PER_COMPUTE:
-        if a not in have or b not in have:
-            continue
-        for axis, budget in budgets.items():
-            if math.isnan(budget):
-                continue
-            p = paired(at_budget(curves, dataset, a, metric, axis, budget),
-                       at_budget(curves, dataset, b, metric, axis, budget), (a, b))
-            out.append(describe(p, f"{metric_label(metric)} at equal compute, anytime ({amount(budget)} {what[axis]})"))
-    if not out:
-        return ["No pair to compare at equal compute (the logs lack compute/image passes and t_epoch, or the methods did not run)."]
+def pretrained_gain(readings: list[Reading], dataset: str) -> list[str]:
+    """The best method's gain over the pretrained-only network, and whether `random` ends detectably above it."""
+    rows = [r for r in readings if r.dataset == dataset and r.family == "pretrained" and r.interval.n]
+    if not rows:
+        return ["No pretrained-only metrics to pair with (results/<profile>/pretrained/<dataset>/[seed<s>/]metrics.json)."]
+    best = max(rows, key=lambda r: r.means[0])
+    out = [f"The best method by mean test R@1, `{best.a}`, gains {format_interval(best.interval, 100, 2, signed=True)} "
+           f"points over the pretrained-only network: **{verdict_text(best)}**."]
+    rnd = next((r for r in rows if r.a == "random"), None)
+    if rnd is not None:
+        above = "ends detectably above" if rnd.verdict == A_BETTER else "does not end detectably above"
+        out.append(f"`random` {above} the pretrained-only network (**{verdict_text(rnd)}**).")
     return out
 
 
-def amount(x: float) -> str:
-    """5,400 / 7.83: thousands separated, small numbers to 3 significant digits."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
-def adaptive_speed(comparison: dict[str, Any] | None, metric: str) -> list[str]:
-    """The convergence claim: paired ratios adaptive / fixed of epochs and seconds to 95% of the best."""
-    if comparison is None:
+def adaptive_speed(comparison: dict[str, Any] | None, reading: Reading | None, metric: str,
+                   fraction: float = 0.95) -> list[str]:
+    """C4 and its kind: the speed reading, the paired ratios of epochs and seconds, and the paper's ~5x."""
+    if comparison is None or reading is None:
         return ["No adaptive method beside its fixed-κ counterpart: the convergence claim is not tested here."]
-    a, f = comparison["adaptive"], comparison["fixed"]
-    ep, sec, diff = comparison["epochs"], comparison["seconds"], comparison["epoch_diff"]
+    ep, sec = comparison["epochs"], comparison["seconds"]
     return [
-        f"Epochs to 95% of each seed's best {metric_label(metric)}, `{a}` / `{f}`: paired ratio "
-        f"{format_interval(ep.interval, 1, 2)} (mean over seeds of the per-seed ratio, 95% t-interval, {ep.interval.n} "
-        f"seeds); in seconds {format_interval(sec.interval, 1, 2)}; as a paired difference "
-        f"{format_interval(diff.interval, 1, 1, signed=True)} epochs: **{verdict(diff, higher_is_better=False)}**"
-        f"{'' if verdict(diff, False) == NO_DIFFERENCE else ' (fewer epochs to 95%)'}.",
+        describe(reading),
+        f"Ratio `{comparison['adaptive']}` / `{comparison['fixed']}` of the epochs to {100 * fraction:g}% of each seed's "
+        f"gain in {metric_label(metric)}: {format_interval(ep.interval, 1, 2) or 'none'} (mean of the per-seed ratios, "
+        f"95% t-interval, {ep.interval.n} seeds); of the seconds: {format_interval(sec.interval, 1, 2) or 'none'}.",
         paper_claim(ep, comparison["epochs_run"]),
     ]
+
+
+def claim_of(readings: list[Reading], dataset: str, adaptive: str) -> Reading | None:
+    """The speed reading of an adaptive method: C4's for the primary one, the convergence family's otherwise."""
+    rid = f"{dataset}/primary/C4" if adaptive == claims_mod.PRIMARY_ADAPTIVE else f"{dataset}/convergence/{adaptive}"
+    return next((r for r in readings if r.id == rid), None)
 
 
 def plateau(check: pd.DataFrame, metric: str) -> list[str]:

@@ -21,7 +21,7 @@ METRICS = ("nmi", "recall@1", "recall@2", "recall@4", "recall@8", "map@r", "r_pr
 KEY_COLUMNS = ["dataset", "run", "seed"]
 UNTRAINED = "untrained"
 PRETRAINED = "pretrained"
-BASELINES = (UNTRAINED, PRETRAINED)  # results/<profile>/<baseline>/<dataset>/metrics.json
+BASELINES = (UNTRAINED, PRETRAINED)  # results/<profile>/<baseline>/<dataset>[/seed<s>]/metrics.json
 
 
 def expected_runs(cfg: dict[str, Any]) -> list[Run]:
@@ -95,17 +95,23 @@ def read_finals(runs_dir: Path, runs: list[Run], curves: pd.DataFrame) -> pd.Dat
 
 
 def read_baselines(out_dir: Path, datasets: list[str]) -> pd.DataFrame:
-    """The untrained and the pretrained-only network's test metrics
-    (results/<profile>/{untrained,pretrained}/<dataset>/metrics.json), where present."""
+    """The untrained and the pretrained-only network's test metrics, per seed where the class split is redrawn
+    per seed (results/<profile>/<baseline>/<dataset>/seed<s>/metrics.json, source "<baseline>/seed<s>"), else
+    the one network shared by every seed (results/<profile>/<baseline>/<dataset>/metrics.json, seed 0, source
+    "<baseline>")."""
     rows = []
     for dataset in datasets:
         for name in BASELINES:
-            path = Path(out_dir) / name / dataset / "metrics.json"
-            if path.is_file():
+            folder = Path(out_dir) / name / dataset
+            found = sorted((int(p.parent.name[4:]), p) for p in folder.glob("seed*/metrics.json") if p.parent.name[4:].isdigit())
+            if not found and (folder / "metrics.json").is_file():
+                found = [(-1, folder / "metrics.json")]
+            for seed, path in found:
                 data = read_json(path, f"the {name} network's test metrics")
                 if not isinstance(data, dict):
                     raise SmartMiningError(f"{path}: expected a JSON object of test metrics, got {type(data).__name__}")
-                rows += [(dataset, name, 0, k, float(v), name) for k, v in data.items() if k in METRICS]
+                source = name if seed < 0 else f"{name}/seed{seed}"
+                rows += [(dataset, name, max(seed, 0), k, float(v), source) for k, v in data.items() if k in METRICS]
     return pd.DataFrame(rows, columns=KEY_COLUMNS + ["metric", "value", "source"])
 
 

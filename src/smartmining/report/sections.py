@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from smartmining import atomic
-from smartmining.runs import Run
+from smartmining.runs import Run, sweep_spec
 from smartmining.report import (compute, convergence, curves as curves_mod, figures, figures_kappa, galleries,
                                 readings, runs, setup, tables, tracking)
 from smartmining.report.doc import ReportDoc
@@ -19,7 +19,6 @@ from smartmining.report.stats import Interval, format_interval
 # The "full" method whose embeddings and triplets are drawn: the first of these that ran.
 FULL_METHOD_PREFERENCE = ("smart+global+adaptive", "smart+global", "smart+adaptive", "smart", "hard")
 SWEEPS = (("kappa", "κ (fixed)", "kappa"), ("kappa0", "κ0 (adaptive, initial)", "kappa0"),
-          ("kappa0paper", "κ0 (the paper's law, initial)", "kappa0"),
           ("fraction", "mined fraction", "mined_fraction"))
 
 
@@ -33,6 +32,10 @@ def full_method(names: list[str]) -> str | None:
 def _iv(row: Any, prefix: str, scale: float = 100.0, digits: int = 1) -> str:
     return format_interval(Interval(row[f"{prefix}_mean"], math.nan, 0, row[f"{prefix}_lo"], row[f"{prefix}_hi"]),
                            scale, digits)
+
+
+def pct(v: float) -> str:
+    return "" if math.isnan(v) else f"{100 * v:.1f}"
 
 
 def last_val(curves: pd.DataFrame, dataset: str, run: str, metric: str) -> float:
@@ -66,26 +69,23 @@ def last_train_errors(curves: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 
 def verdict_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> list[str]:
-    """The primary table and the readings; returns the readings' Markdown (for readings_<dataset>.md)."""
-    out, summary, finals, curves, val = doc.out_dir, ctx["summary"], ctx["finals"], ctx["curves"], ctx["val_metric"]
+    """The primary table and the readings (claims, then each exploratory family); returns the readings' Markdown
+    (also written to readings_<dataset>.md)."""
+    out, summary, curves, val = doc.out_dir, ctx["summary"], ctx["curves"], ctx["val_metric"]
+    found, alpha = ctx["readings"], ctx["report_settings"].alpha
     numeric = tables.primary_table(summary, dataset, methods)
     metrics = tables.table_metrics(summary, dataset)
     doc.add("### Results at the equal triplet budget", "")
     doc.table(out / "tables" / f"primary_{dataset}", tables.display_primary(numeric, metrics),
               f"{dataset}: test metrics (%), mean [95% t-interval of the mean] over seeds", numeric)
     doc.add("Test classes, final epoch. An interval needs two seeds; a single seed shows the mean alone.", "")
-    lines: list[str] = []
-    for title, sentences in readings.per_triplet(finals, dataset):
-        lines += [f"**{title}** (per triplet: equal triplets, batches and steps).", ""] + [f"- {s}" for s in sentences] + [""]
-    conv_cmp = convergence.adaptive_comparison(curves, dataset, methods, val)
-    lines += ["**Per compute, anytime** (the same comparisons at equal compute passes and equal training seconds, "
-              "each run read mid-schedule where it crosses the budget).", ""]
-    lines += [f"- {s}" for s in readings.per_compute(curves, dataset, compute.equal_budgets(curves, dataset, methods), val)] + [""]
-    lines += ["**Speed of convergence, adaptive vs fixed κ.**", ""] + [f"- {s}" for s in readings.adaptive_speed(conv_cmp, val)] + [""]
+    lines = readings.claims_lines(found, dataset, alpha) + readings.exploratory_lines(found, dataset, methods, alpha)
     check = convergence.plateau_check(curves, dataset, methods, val)
     lines += ["**Converged?**", ""] + [f"- {s}" for s in readings.plateau(check, val)] + [""]
     doc.add("### Readings (generated from the numbers)", "", *lines)
-    atomic.write_text(out / f"readings_{dataset}.md", "\n".join(lines).rstrip() + "\n")
+    path = out / f"readings_{dataset}.md"
+    atomic.write_text(path, "\n".join(lines).rstrip() + "\n")
+    doc.written.append(path)
     ctx.setdefault("plateau", {})[dataset] = check
     return lines
 
@@ -132,18 +132,26 @@ def compute_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
 
 def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
     out, curves, val = doc.out_dir, ctx["curves"], ctx["val_metric"]
-    doc.add(f"### Convergence (95% of each seed's best {curves_mod.metric_label(val)})", "")
-    conv = convergence.convergence_table(curves, dataset, methods, val)
+    fraction = ctx["report_settings"].gain_fraction
+    doc.add(f"### Convergence ({100 * fraction:g}% of each seed's gain over the pretrained network, "
+            f"{curves_mod.metric_label(val)})", "")
+    conv = convergence.convergence_table(curves, dataset, methods, val, fraction)
     if not conv.empty:
         shown = pd.DataFrame({"Method": conv["method"], "Seeds": conv["n_seeds"].astype(str),
-                              "Best (mean)": [f"{100 * v:.1f}" for v in conv["best_mean"]],
-                              "Epochs to 95%": [_iv(r, "epoch", 1.0, 1) for _, r in conv.iterrows()],
-                              "Seconds to 95%": [_iv(r, "seconds", 1.0, 1) for _, r in conv.iterrows()],
-                              "Epochs run": conv["epochs_run"].astype(str)})
-        doc.table(out / "tables" / f"convergence_{dataset}", shown, f"{dataset}: epochs and training seconds to 95% "
-                  "of the best, mean [95% interval] over seeds", conv)
-    doc.bullets(readings.adaptive_speed(convergence.adaptive_comparison(curves, dataset, methods, val), val)
-                + setup.controller_flags(ctx["controllers"], dataset))
+                              **{f"Epoch {e}": [pct(v) for v in conv[f"at{e}_mean"]] for e in convergence.EARLY_EPOCHS},
+                              "Best": [pct(v) for v in conv["best_mean"]], "Gain": [pct(v) for v in conv["gain_mean"]],
+                              f"Epochs to {100 * fraction:g}% of the gain": [_iv(r, "epoch", 1.0, 1) for _, r in conv.iterrows()],
+                              "Seconds to it": [_iv(r, "seconds", 1.0, 1) for _, r in conv.iterrows()],
+                              "Area / epoch": [_iv(r, "auc") for _, r in conv.iterrows()],
+                              "Seeds without gain": conv["no_gain"].astype(str), "Epochs run": conv["epochs_run"].astype(str)})
+        doc.table(out / "tables" / f"convergence_{dataset}", shown, f"{dataset}: {curves_mod.metric_label(val)} (%) at "
+                  "epochs 0-2 (0: the pretrained network), best, gain over epoch 0, epochs and training seconds to "
+                  f"{100 * fraction:g}% of the gain and the area under the curve per epoch, mean [95% interval] over seeds", conv)
+    bullets: list[str] = []
+    for adaptive in [m for m in methods if "adaptive" in m]:
+        cmp = convergence.adaptive_comparison(curves, dataset, adaptive, val, fraction)
+        bullets += readings.adaptive_speed(cmp, readings.claim_of(ctx["readings"], dataset, adaptive), val, fraction)
+    doc.bullets((bullets or readings.adaptive_speed(None, None, val)) + setup.controller_flags(ctx["controllers"], dataset))
     target, tolerance = float(cfg["controller"]["target_error"]), float(cfg["controller"]["tolerance"])
     track = tracking.tracking_table(curves, dataset, target, tolerance, cfg)
     if not track.empty:
@@ -160,24 +168,33 @@ def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, metho
                "admissible range, fixed vs adaptive (each law)", lambda: figures_kappa.fig_controller(curves, dataset, target))
 
 
-def sweeps_section(doc: ReportDoc, dataset: str, ctx: dict[str, Any]) -> None:
-    out, curves, finals, val = doc.out_dir, ctx["curves"], ctx["finals"], ctx["val_metric"]
-    chosen = ctx["chosen"]
+def sweeps_section(doc: ReportDoc, dataset: str, ctx: dict[str, Any], cfg: dict[str, Any] | None = None) -> None:
+    out, curves, finals = doc.out_dir, ctx["curves"], ctx["finals"]
     for sweep, label, key in SWEEPS:
-        table = figures.sweep_finals(finals, dataset, sweep)
-        if table.empty:
-            continue
-        vals = {v: last_val(curves, dataset, r, val) for v, r in figures.sweep_runs(curves, dataset, sweep)}
-        doc.add(f"### Sweep of {label}", "")
-        doc.table(out / "tables" / f"sweep_{sweep}_{dataset}", sweep_table(table, label, vals),
-                  f"{dataset}: per {label}, validation R@1 at the last epoch and test metrics (%)", table)
-        pick = chosen.get((dataset, key), chosen.get(("", key)))
-        doc.bullets(readings.fraction_effect(table, last_train_errors(curves, dataset), pick) if sweep == "fraction"
-                    else readings.sweep_reading(table, label, pick))
+        for method in figures.sweep_methods_in(finals.loc[finals["dataset"] == dataset, "run"], sweep) or [None]:
+            _sweep_block(doc, dataset, ctx, (sweep, label, key), method)
     doc.figure(out / "figures" / f"fig7_kappa_{dataset}", "Fig. 7: test Recall@K against κ (fixed) and κ0 "
-               "(adaptive), and the κ trajectories", lambda: figures_kappa.fig_kappa_sweeps(finals, curves, dataset))
+               "(adaptive, per law), and the κ trajectories", lambda: figures_kappa.fig_kappa_sweeps(
+                   finals, curves, dataset, sweep_spec(cfg, "kappa0")["methods"] if cfg else None))
     doc.figure(out / "figures" / f"fig8_fraction_{dataset}", "Fig. 8: the mined-fraction sweep per epoch",
                lambda: figures.fig_fraction_sweep(curves, dataset))
+
+
+def _sweep_block(doc: ReportDoc, dataset: str, ctx: dict[str, Any], kind: tuple[str, str, str], method: str | None) -> None:
+    """One sweep's table and reading, for one of its methods (None: the first; runs.sweep_run_name)."""
+    (sweep, label, key), curves, finals, val = kind, ctx["curves"], ctx["finals"], ctx["val_metric"]
+    table = figures.sweep_finals(finals, dataset, sweep, method)
+    if table.empty:
+        return
+    vals = {v: last_val(curves, dataset, r, val) for v, r in figures.sweep_runs(curves, dataset, sweep, method)}
+    title = f"{label}, {method}" if method else label
+    doc.add(f"### Sweep of {title}", "")
+    doc.table(doc.out_dir / "tables" / f"sweep_{sweep}{'_' + method if method else ''}_{dataset}",
+              sweep_table(table, label, vals), f"{dataset}: per {title}, validation R@1 at the last epoch and test "
+              "metrics (%)", table)
+    pick = ctx["chosen"].get((dataset, key), ctx["chosen"].get(("", key)))
+    doc.bullets(readings.fraction_effect(table, last_train_errors(curves, dataset), pick) if sweep == "fraction"
+                else readings.sweep_reading(table, label, pick))
 
 
 def published_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
@@ -236,6 +253,6 @@ def dataset_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, ctx: dict
     doc.bullets(setup.triplet_budget(curves, dataset, methods) + setup.index_used(curves, dataset)
                 + setup.random_fallbacks(curves, dataset) + setup.baseline_floor(ctx["summary"], dataset, methods))
     convergence_section(doc, cfg, dataset, methods, ctx)
-    sweeps_section(doc, dataset, ctx)
+    sweeps_section(doc, dataset, ctx, cfg)
     published_section(doc, dataset, methods, ctx)
     other_figures(doc, cfg, dataset, methods, ctx)

@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from smartmining.data.batch_transforms import BatchTransform
 from smartmining.data.images import LoadedSplit, load_images_checked
 from smartmining.data.manifest import read_manifest
 from smartmining.data.registry import check_prepared
+from smartmining.data.splits import redraw_split
 from smartmining.data.stream import disk_split, split_bytes
 from smartmining.errors import SmartMiningError
 from smartmining.settings import Settings
+from smartmining.training.features import FeatureTransform, feature_splits
 
 SPLITS_FOR = {"train": ("train", "val", "test"), "pretrain": ("source",), "baseline": ("val", "test")}
 
@@ -53,12 +56,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train") -> RunData:
+def with_pools(manifest: pd.DataFrame, data_dir: Path) -> pd.DataFrame:
+    """The manifest with each class's ``pool`` from the dataset's classes.csv, where it has one (Omniglot:
+    background or evaluation alphabets), so a redrawn split keeps test classes in their own pool."""
+    path = Path(data_dir) / "classes.csv"
+    if not path.is_file():
+        return manifest
+    classes = pd.read_csv(path, dtype={"class_name": str, "pool": str})
+    if "pool" not in classes.columns:
+        return manifest
+    pools = dict(zip(classes["class_name"], classes["pool"]))
+    missing = sorted(set(manifest["class_name"]) - set(pools))
+    if missing:
+        raise SmartMiningError(f"{path}: no pool for {len(missing)} class(es) of the manifest (first: {missing[0]}); "
+                               f"prepare the dataset again")
+    return manifest.assign(pool=manifest["class_name"].map(pools))
+
+
+def load_run_data(settings: Settings, dataset: str, data_dir: Path, purpose: str = "train",
+                  seed: int | None = None, features: Path | None = None) -> RunData:
     """The splits ``purpose`` needs, at the transform's input size (``resize`` or ``size``); a split the
-    manifest lacks is left out (``val``) or an error when the job cannot do without it."""
+    manifest lacks is left out (``val``) or an error when the job cannot do without it. With
+    ``train.redraw_split``, the run's ``seed`` redraws which classes train, validate and test. With
+    ``features`` (model.cache_frozen), a training run reads the features stage's trunk outputs instead."""
     data_dir = Path(data_dir)
     options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
     manifest = read_manifest(check_prepared(dataset, data_dir, **options))
+    if settings.train.redraw_split and seed is not None:
+        manifest = redraw_split(with_pools(manifest, data_dir), seed)
+    if features is not None and purpose == "train":
+        names = tuple(n for n in SPLITS_FOR[purpose] if n in set(manifest["split"]))
+        return RunData(feature_splits(manifest, names, features, settings), FeatureTransform(), FeatureTransform(),
+                       notes={"streaming": False, "cached_features": str(features), "skipped_images": {},
+                              "excluded_singleton_classes": []})
     spec = settings.transform
     size = spec.get("resize") or spec["size"]
     present = set(manifest["split"])

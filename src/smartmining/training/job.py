@@ -8,7 +8,8 @@ from typing import Any
 
 from smartmining import atomic
 from smartmining.datacheck import check_run_data
-from smartmining.runs import ResolvedRun, init_path, resolve
+from smartmining.errors import SmartMiningError
+from smartmining.runs import ResolvedRun, features_dir, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training import distributed
 from smartmining.training.checkpoint import CHECKPOINT_NAME
@@ -18,13 +19,14 @@ from smartmining.training.trainer import Trainer, build_network, evaluate_networ
 
 
 def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: Path | None = None,
-          progress: bool = True, restart: bool = False, restart_if_changed: bool = False) -> dict[str, Any]:
+          features: Path | None = None, progress: bool = True, restart: bool = False,
+          restart_if_changed: bool = False) -> dict[str, Any]:
     """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics."""
     settings = Settings.of(run.profile)
     out = Path(out)
     # under torchrun (WORLD_SIZE > 1) this process is one rank of the run (training/distributed.py)
     rank, world = distributed.setup(settings.train.device)
-    data = load_run_data(settings, run.dataset, Path(data_dir))
+    data = load_run_data(settings, run.dataset, Path(data_dir), seed=seed, features=features)
     check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
     if restart:
@@ -43,6 +45,7 @@ def train_named(profile: dict[str, Any], dataset: str, name: str, seed: int, out
                 selection: dict[str, Any] | None = None, init_from: Path | None = None, **options: Any) -> dict[str, Any]:
     """Train the run ``name`` (a method or a sweep point) of a resolved profile: what `smartmining train` does."""
     run = resolve(profile, dataset, name, selection)
+    options.setdefault("features", features_dir(profile, dataset))
     return train(run, seed, out, data_dir, init_from=init_from or init_path(profile, dataset), **options)
 
 
@@ -53,13 +56,17 @@ def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out
 
 
 def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *, init_from: Path | None = None,
-             seed: int = 0) -> dict[str, float]:
-    """Test metrics of the network before any metric learning: untrained (``init_from`` None, scratch) or
-    pretrained-only (the pretrain stage's backbone under a new head): the floors every table shows."""
+             seed: int = 0, kind: str = "untrained") -> dict[str, float]:
+    """Test metrics of the network before any metric learning, under a new head: ``untrained`` (random
+    weights) or ``pretrained`` (the network every run starts from: ImageNet weights, or the pretrain stage's
+    backbone given as ``init_from``): the floors every table shows."""
     settings = Settings.of(profile)
-    if init_from is None:
-        settings = replace(settings, model=replace(settings.model, init="scratch"))
-    data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline")
+    if kind not in ("untrained", "pretrained"):
+        raise SmartMiningError(f"baseline kind must be 'untrained' or 'pretrained', got {kind!r}")
+    if kind == "untrained":
+        settings = replace(settings, model=replace(settings.model, init="scratch", pretrained=False))
+        init_from = None
+    data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline", seed=seed)
     seed_everything(seed)
     device = resolve_device(settings.train.device)
     metrics, emb = evaluate_network(build_network(settings, init_from).to(device), data, "test", settings, device)
@@ -68,3 +75,10 @@ def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *
     atomic.write_npy(out / "test_labels.npy", data.split("test").labels)
     atomic.write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path) -> dict[str, Any]:
+    """The features stage: the frozen trunk's output for every image a run may read (model.cache_frozen)."""
+    from smartmining.training.features import compute_features
+
+    return compute_features(Settings.of(profile), dataset, Path(data_dir), Path(out))

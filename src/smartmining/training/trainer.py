@@ -52,11 +52,18 @@ def check_finite(value: torch.Tensor, what: str, epoch: int, batch: int) -> None
         )
 
 
-def build_network(settings: Settings, init_from: Path | None = None) -> EmbeddingNet:
-    """The profile's network; with ``init_from``, the backbone of the pretrain stage (the head stays new)."""
+def build_network(settings: Settings, init_from: Path | None = None, takes_features: bool = False) -> EmbeddingNet:
+    """The profile's network; with ``init_from``, the backbone of the pretrain stage (the head stays new);
+    with ``takes_features``, its inputs are the features stage's frozen-trunk outputs (model.cache_frozen)."""
     m = settings.model
-    extra: dict[str, Any] = {"widths": list(m.widths), "in_channels": settings.in_channels} if m.backbone == "convnet" else {}
+    extra: dict[str, Any] = {}
+    if m.backbone == "convnet":
+        extra = {"widths": list(m.widths), "in_channels": settings.in_channels}
+    elif m.backbone == "mobilenet_v2":
+        extra = {"frozen_blocks": m.frozen_blocks}
     model = build_model(m.backbone, embedding_dim=m.embedding_dim, pretrained=m.pretrained, **extra)
+    if takes_features:
+        model.backbone.takes_trunk_output = True
     if m.init == "pretrain":
         if init_from is None:
             raise SmartMiningError("model.init = 'pretrain' needs the pretrain stage's backbone (--init-from PATH)")
@@ -98,7 +105,7 @@ class Trainer:
         torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
         self.rng = seed_everything(seed)
-        self.model = build_network(settings, init_from).to(self.device)
+        self.model = build_network(settings, init_from, "cached_features" in data.notes).to(self.device)
         self.optimizer, self.scheduler = build_optimizer(self.model, settings)
         loss = settings.loss
         self.objective = TripletObjective(triplet=loss.triplet, margin=loss.margin, use_global=method.use_global,
