@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from smartmining.controller import KappaController
+from smartmining.controller_laws import PaperKappaController
 
 TARGET = 0.5
 KAPPA0S = (1.0, 4.0, 16.0, 64.0)
@@ -86,6 +87,7 @@ class OldController:
 DESIGNS = {
     "old (linear, x2, no range)": lambda k0: OldController(k0),
     "log, no limit, range [default]": lambda k0: KappaController(kappa0=k0),
+    "paper: kappa on e, clamp [1, 64]": lambda k0: PaperKappaController(kappa0=k0),
     "linear, no limit, range": lambda k0: KappaController(kappa0=k0, space="linear"),
     "log, x2 limit, range": lambda k0: KappaController(kappa0=k0, max_step=2.0),
     "log, no limit, NO range": lambda k0: _no_range(KappaController(kappa0=k0)),

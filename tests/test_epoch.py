@@ -100,6 +100,7 @@ class StubNet(torch.nn.Module):
 def test_one_trainer_epoch_with_a_stub_network_logs_one_complete_row(
     smoke_profile: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from conftest import SMOKE_SELECTION
     from smartmining.data.images import LoadedSplit
     from smartmining.runs import resolve
     from smartmining.settings import Settings
@@ -113,8 +114,8 @@ def test_one_trainer_epoch_with_a_stub_network_logs_one_complete_row(
                            [f"{i}.png" for i in range(len(labels))], [])
     data = RunData({"train": split(LABELS), "val": split(np.repeat(np.arange(3), 4)), "test": split(np.repeat(np.arange(4), 4))},
                    lambda x: x.float() / 255, lambda x: x.float() / 255)
-    monkeypatch.setattr(trainer_module, "build_network", lambda settings, init_from=None: StubNet())
-    run = resolve(smoke_profile, "glyphs", "smart+global+adaptive", {"mined_fraction": {"chosen": 0.5}})
+    monkeypatch.setattr(trainer_module, "build_network", lambda settings, *args, **kwargs: StubNet())
+    run = resolve(smoke_profile, "glyphs", "smart+global+adaptive", SMOKE_SELECTION)
     settings = Settings.of(run.profile)
     tr = trainer_module.Trainer(run.method, settings, run.key, 0, data, tmp_path, progress=False)
     row, test_emb = run_epoch(tr, settings.train.warmup_epochs + 1)
@@ -122,5 +123,8 @@ def test_one_trainer_epoch_with_a_stub_network_logs_one_complete_row(
     assert row["n_triplets"] == len(valid_anchors(LABELS)) and row["mined_fraction"] == 0.5
     assert row["n_steps"] == math.ceil(row["n_triplets"] / settings.train.batch_triplets)
     assert row["image_passes"] >= len(LABELS)  # the re-embedding counts
+    # ... in compute passes at its measured cost, not as a training pass
+    assert row["n_embedded"] == len(LABELS)
+    assert row["compute_passes"] == pytest.approx(row["image_passes"] - (1 - settings.train.reembed_cost) * len(LABELS))
     assert 0 <= row["train_error"] <= 1 and not math.isnan(row["kappa"]) and "val_recall@1" in row
     assert len(tr.kappa.history) == 1  # the controller saw the epoch's training error

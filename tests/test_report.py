@@ -101,7 +101,7 @@ def test_readings_give_holm_controlled_verdicts(built: dict) -> None:
     assert "Not run, so not compared: `smart+adaptive`/`smart`." in text
     assert "± " not in text and " std" not in text  # never a difference against a std
     readme_part = (built["out"] / "readings_cub200.md").read_text()
-    assert "Claims C1-C4" in readme_part and "Per compute (exploratory)" in readme_part
+    assert "Claims C1-C4" in readme_part and "Per compute, anytime (exploratory)" in readme_part
 
 
 def test_claims_lead_the_report_with_one_verdict_each(built: dict) -> None:
@@ -152,13 +152,15 @@ def test_equal_compute_and_regime_tables(built: dict) -> None:
     comp = pd.read_csv(built["out"] / "tables" / "compute_cub200.csv").set_index("method")
     assert comp.loc["random", "passes_per_epoch"] == pytest.approx(3 * TRIPLETS)
     assert comp.loc["smart", "passes_per_epoch"] == pytest.approx((2 * 900 + 4 * 1000) / 6, rel=1e-5)  # re-embedding from epoch 3
+    assert comp.loc["smart", "compute_per_epoch"] == pytest.approx((2 * 900 + 4 * 945) / 6, rel=1e-5)  # at 0.45 a pass
     assert comp.loc["smart", "seconds_per_epoch"] == pytest.approx((2 * 1.3 + 4 * 1.5) / 6, rel=1e-5)  # t_eval left out
     assert comp.loc["random", "cum_passes_budget"] == pytest.approx(EPOCHS * 3 * TRIPLETS)
     # random spends exactly the budget: its value there is its last validation R@1, the final value
     assert comp.loc["random", "cum_passes_mean"] == pytest.approx(np.mean(FINAL_R1["random"]), rel=1e-5)
     regime = pd.read_csv(built["out"] / "tables" / "regime_cub200.csv").set_index("method")
     assert regime.loc["smart", ["epoch0", "first", "last"]].tolist() == pytest.approx([0.8, 0.7, 0.9])
-    assert "**Per compute (exploratory).**" in built["text"] and "5,400 image passes" in built["text"]
+    assert "**Per compute, anytime (exploratory).**" in built["text"] and "5,400 compute passes" in built["text"]
+    assert "### Equal-compute view (anytime)" in built["text"] and "stopped early, mid-schedule" in built["text"]
 
 
 def test_selection_sweeps_and_budget_check(built: dict) -> None:
@@ -214,7 +216,7 @@ def test_old_logs_without_the_new_columns_still_build_with_notes(tmp_path: Path)
     runs_dir, out_dir, data_root = write_logs(tmp_path, cfg, columns=OLD_COLUMNS, extras=False)
     text = build_report(cfg, runs_dir, out_dir, data_root, deviations=tmp_path / "absent.md").read_text()
     notes = text.split("## Notes on the inputs")[1]
-    for column in ("val_recall@1", "image_passes", "random_zero_loss", "kappa_lo", "n_steps"):
+    for column in ("val_recall@1", "image_passes", "compute_passes", "random_zero_loss", "kappa_lo", "n_steps"):
         assert f"Column `{column}` is absent" in notes, column
     assert "No selection file" in notes and "selection/glyphs.json" in notes and "No controller.json for the adaptive runs" in notes
     assert "No pretrained-network metrics" in text and "No `random_zero_loss` column" in text

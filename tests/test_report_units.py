@@ -160,6 +160,10 @@ def test_cumulative_compute_excludes_evaluation_and_epoch_zero() -> None:
     assert math.isnan(curves.at_budget(df, "d", "r", "val_recall@1", "cum_passes", 300)[0])
     assert curves.validation_metric(df) == "val_recall@1" and curves.metric_label("val_recall@1") == "validation R@1"
     assert compute.equal_budgets(df, "d", ["r"]) == {"cum_passes": 250.0, "cum_seconds": pytest.approx(4.0)}
+    # compute_passes (a re-embedded image at its cost) where logged; image_passes where a log predates it
+    mixed = pd.concat([df.assign(compute_passes=[0.0, 60.0, 90.0]), df.assign(run="old")])
+    cum = curves.add_cumulative(mixed).set_index(["run", "epoch"])["cum_passes"]
+    assert cum.loc["r"].tolist() == [0, 60, 150] and cum.loc["old"].tolist() == [0, 100, 250]
 
 
 def test_triplet_budget_check_names_unequal_methods() -> None:

@@ -87,7 +87,8 @@ def methods() -> None:
     from smartmining.methods import METHODS
 
     for spec in METHODS.values():
-        click.echo(f"{spec.name:24s} miner={spec.miner} global={spec.use_global} adaptive={spec.adaptive}")
+        law = f" law={spec.law}" if spec.law else ""
+        click.echo(f"{spec.name:28s} miner={spec.miner} global={spec.use_global} adaptive={spec.adaptive}{law}")
 
 
 def _selection(path: Path | None, cfg: dict[str, Any], dataset: str, name: str) -> dict[str, Any] | None:

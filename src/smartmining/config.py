@@ -99,10 +99,10 @@ def validate_profile(profile: dict[str, Any], where: str) -> None:
     if errors:
         lines = [f"  {'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors[:10]]
         raise SmartMiningError(f"{where}: invalid parameters:\n" + "\n".join(lines))
-    from smartmining.controller import check_config  # the controller owns what a valid configuration is
+    from smartmining.controller_laws import check_section  # the laws own what a valid configuration is
 
     try:
-        check_config(**{k: v for k, v in profile["controller"].items() if k != "range_share"})
+        check_section(profile["controller"])
     except SmartMiningError as exc:
         raise SmartMiningError(f"{where}: controller.{exc}") from None
     model, transform = profile["model"], profile["transform"]

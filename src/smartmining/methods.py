@@ -15,6 +15,11 @@ class MethodSpec:
     miner: str  # one of MINERS
     use_global: bool  # add the global loss J_g (eq. 3)
     adaptive: bool  # kappa from the controller (eqs. 7-8) instead of a fixed value
+    law: str | None = None  # the controller law it forces (controller_laws.LAWS); None: controller.law
+
+    def controller_law(self, configured: str) -> str:
+        """The law an adaptive run steers kappa with: the method's own, else the profile's controller.law."""
+        return self.law or configured
 
     @property
     def offline(self) -> bool:
@@ -32,7 +37,8 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("smart", "smart", False, False),
         MethodSpec("smart+global", "smart", True, False),
         MethodSpec("smart+global+adaptive", "smart", True, True),
-        MethodSpec("smart+global+adaptive-paper", "smart", True, True),  # the controller's law as the paper writes it
+        # the paper's law as written (eqs. 7-8) beside ours: least squares of kappa on e, clamp only
+        MethodSpec("smart+global+adaptive-paper", "smart", True, True, law="paper"),
         MethodSpec("smart+adaptive", "smart", False, True),
         # ours, beyond the paper: smart mining over a memory of recent embeddings, no re-embedding
         MethodSpec("smart-xbm", "xbm", False, False),

@@ -259,8 +259,8 @@ def run_key(full: dict[str, Any], dataset: str, spec: MethodSpec) -> dict[str, A
         out["mining"] = {"hard_chunk": full["mining"]["hard_chunk"]}
     elif spec.miner == "xbm":
         out["mining"] = {k: full["mining"][k] for k in ("kappa", "xbm_memory")}
-    if spec.adaptive:
-        out["controller"] = full["controller"]
+    if spec.adaptive:  # with the law the run steers by (a method may force one)
+        out["controller"] = {**full["controller"], "law": spec.controller_law(full["controller"].get("law", "ours"))}
     if full["model"].get("init") == "pretrain":
         out["pretrain"] = full["pretrain"]
     return copy.deepcopy(out)

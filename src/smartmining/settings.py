@@ -46,6 +46,7 @@ class TrainSettings:
     semihard_per_class: int = 4  # K
     redraw_split: bool = False  # each seed redraws which classes train, validate and test (PAPER.md section 10)
     max_memory_gb: float = 16.0  # splits above this many GB at the input size stream from disk (data/stream.py)
+    reembed_cost: float = 0.5  # a no-grad re-embedded image in training passes (benchmarks/bench_pass_cost.py)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class ControllerSettings:
     bracket: bool = True
     prior_weight: float = 0.02
     range_share: float = 0.5  # kappa_hi: half the anchors still have a qualifying negative
+    law: str = "ours"  # "paper": eqs. 7-8 as written (controller_laws.py); a method may force one
+    paper_probe: float = 2.0  # paper law: the second kappa of a 2-point fit is kappa x / this factor
+    paper_fallback: str = "step"  # paper law, degenerate or wrong-sign fit: "step" by paper_probe or "hold"
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Protocol
 
-from smartmining.controller import KappaController
+from smartmining.controller_laws import build_controller
 from smartmining.methods import MethodSpec
 from smartmining.mining.base import OfflineMiner, OnlineMiner
 from smartmining.mining.hard import HardMiner
@@ -70,10 +71,7 @@ def build_miner(spec: MethodSpec, settings: Settings, seed: int = 0) -> OfflineM
 def build_kappa(spec: MethodSpec, settings: Settings) -> KappaSource | None:
     """The controller (adaptive methods), the fixed kappa (smart mining), or None (kappa plays no part)."""
     if spec.adaptive:
-        c = settings.controller
-        return KappaController(kappa0=c.kappa0, target_error=c.target_error, kappa_min=c.kappa_min,
-                               kappa_max=c.kappa_max, window=c.window, tolerance=c.tolerance, space=c.space,
-                               max_step=c.max_step, slope0=c.slope0, bracket=c.bracket, prior_weight=c.prior_weight)
+        return build_controller(spec.controller_law(settings.controller.law), asdict(settings.controller))
     if spec.miner == "smart":
         return FixedKappa(settings.mining.kappa)
     return None

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 OPTIONAL_COLUMNS = {
     "val_recall@1": "convergence, Fig. 4 and the plateau check use the per-epoch test recall@1 instead",
     "image_passes": "no equal-compute view by image passes",
+    "compute_passes": "the equal-compute view counts a re-embedded image as a training pass (image_passes)",
     "t_epoch": "no equal-compute view by seconds, no seconds to convergence",
     "random_zero_loss": "no regime table",
     "e_mined": "Fig. 3 lacks the error over mined triplets",
@@ -179,7 +180,7 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     chosen = inputs.chosen_for_sweeps(selection, cfg)
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
            "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen,
-           "baselines": baselines, "report_settings": st}
+           "baselines": baselines, "report_settings": st, "reembed_cost": cfg.get("train", {}).get("reembed_cost")}
     datasets = list(cfg["datasets"])
     methods = {d: [m for m in cfg["methods"] if m in set(curves.loc[curves["dataset"] == d, "run"])] for d in datasets}
     ctx["readings"] = found = claims.all_readings(ctx, datasets, methods, st)

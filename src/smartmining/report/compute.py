@@ -1,9 +1,14 @@
 """The equal-compute view (PAPER.md section 10) and the regime table, from the per-epoch logs.
 
 Equal triplet budgets make the comparison fair per triplet; offline miners still spend more per epoch
-(re-embedding the training set, the index). So beside the final metrics: each method's image passes and
+(re-embedding the training set, the index). So beside the final metrics: each method's compute passes and
 training seconds per epoch, and the validation R@1 every method reached at the compute the cheapest
 method spent in all (the equal budget).
+
+Compute passes count a training image once and a no-gradient re-embedded image at its measured cost
+(``train.reembed_cost``, benchmarks/bench_pass_cost.py), not as a training pass. The view is "anytime":
+every method runs its own schedule (epochs, learning-rate steps) and is read where its curve crosses the
+budget, so the costlier methods are stopped early, mid-schedule; no run was retrained for the budget.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from smartmining.report.curves import add_cumulative, at_budget
+from smartmining.report.curves import PASSES_COLUMN, add_cumulative, at_budget
 from smartmining.report.stats import mean_interval
 
-BUDGET_AXES = {"cum_passes": "image passes", "cum_seconds": "training seconds"}
+BUDGET_AXES = {"cum_passes": "compute passes", "cum_seconds": "training seconds"}
 REGIME_COLUMN = "random_zero_loss"
 
 
@@ -32,7 +37,7 @@ def equal_budgets(curves: pd.DataFrame, dataset: str, methods: list[str]) -> dic
 
 
 def compute_table(curves: pd.DataFrame, dataset: str, methods: list[str], metric: str) -> pd.DataFrame:
-    """Per method: mean image passes and training seconds per trained epoch, and ``metric`` (validation
+    """Per method: mean image passes, compute passes and training seconds per trained epoch, and ``metric`` (validation
     R@1) at the equal budgets of equal_budgets, mean and 95% interval over seeds (fractions)."""
     budgets = equal_budgets(curves, dataset, methods)
     rows = []
@@ -41,7 +46,8 @@ def compute_table(curves: pd.DataFrame, dataset: str, methods: list[str], metric
         if sel.empty:
             continue
         row: dict[str, Any] = {"method": run, "n_seeds": int(sel["seed"].nunique()),
-                               "passes_per_epoch": _mean(sel, "image_passes"), "seconds_per_epoch": _seconds(sel)}
+                               "passes_per_epoch": _mean(sel, "image_passes"), "compute_per_epoch": _mean(sel, PASSES_COLUMN),
+                               "seconds_per_epoch": _seconds(sel)}
         for axis, budget in budgets.items():
             iv = mean_interval(list(at_budget(curves, dataset, run, metric, axis, budget).values())
                                if not math.isnan(budget) else [])

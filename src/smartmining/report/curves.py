@@ -1,5 +1,5 @@
 """Per-epoch series of the run logs: which column measures validation recall, the cumulative compute of each
-seed (image passes, training seconds), and a run's curve averaged over seeds. Pure functions on curves.csv.
+seed (compute passes, training seconds), and a run's curve averaged over seeds. Pure functions on curves.csv.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import pandas as pd
 
 VAL_R1 = "val_recall@1"
 TEST_R1 = "recall@1"
+PASSES_COLUMN = "compute_passes"  # epochs.csv: a re-embedded image counted at train.reembed_cost
 
 
 def validation_metric(curves: pd.DataFrame) -> str:
@@ -26,14 +27,16 @@ def metric_label(metric: str) -> str:
 
 
 def add_cumulative(curves: pd.DataFrame) -> pd.DataFrame:
-    """Adds cum_passes (cumulative image_passes) and cum_seconds (cumulative t_epoch - t_eval: training,
+    """Adds cum_passes (cumulative compute_passes: training passes plus re-embedded images at their measured
+    cost; image_passes in older logs) and cum_seconds (cumulative t_epoch - t_eval: training,
     re-embedding and mining, not the evaluation) per dataset, run and seed; epoch 0, the state before
     training, counts as zero. NaN where the logs lack the column."""
     out = curves.sort_values(["dataset", "run", "seed", "epoch"]).copy()
     trained = out["epoch"] > 0
     keys = [out["dataset"], out["run"], out["seed"]]
-    if "image_passes" in out.columns:
-        out["cum_passes"] = out["image_passes"].where(trained, 0.0).fillna(0.0).groupby(keys).cumsum()
+    passes = _passes(out)
+    if passes is not None:
+        out["cum_passes"] = passes.where(trained, 0.0).fillna(0.0).groupby(keys).cumsum()
     else:
         out["cum_passes"] = np.nan
     if "t_epoch" in out.columns:
@@ -45,6 +48,14 @@ def add_cumulative(curves: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _passes(curves: pd.DataFrame) -> pd.Series | None:
+    """compute_passes per row, image_passes where a log predates it; None where the logs have neither."""
+    have = [c for c in (PASSES_COLUMN, "image_passes") if c in curves.columns]
+    if not have:
+        return None
+    return curves[have[0]].fillna(curves[have[-1]])
+
+
 def run_rows(curves: pd.DataFrame, dataset: str, run: str) -> pd.DataFrame:
     """One run's rows (every seed) with the cumulative columns."""
     sel = curves[(curves["dataset"] == dataset) & (curves["run"] == run)]
@@ -53,7 +64,7 @@ def run_rows(curves: pd.DataFrame, dataset: str, run: str) -> pd.DataFrame:
 
 def mean_curve(curves: pd.DataFrame, dataset: str, run: str, metric: str = TEST_R1) -> pd.DataFrame:
     """Per epoch over seeds: mean, std, min, max and count of ``metric``, and the mean cumulative training
-    seconds and image passes."""
+    seconds and compute passes."""
     cols = ["epoch", "mean", "std", "min", "max", "seconds", "passes", "n_seeds"]
     sel = run_rows(curves, dataset, run)
     if sel.empty or metric not in sel.columns:

@@ -65,14 +65,14 @@ def exploratory_readings(ctx: dict[str, Any], dataset: str, methods: list[str], 
     for a, b in [p for p in PRIMARY_PAIRS if p[0] in methods and p[1] in methods] + other_pairs(methods):
         pair("nmi", a, b, "nmi", "test NMI")
     budgets = compute.equal_budgets(curves, dataset, methods)
-    what = {"cum_passes": "image passes", "cum_seconds": "training seconds"}
+    what = {"cum_passes": "compute passes", "cum_seconds": "training seconds"}
     for a, b in PER_COMPUTE:
         if a not in methods or b not in methods:
             continue
         for axis, budget in budgets.items():
             if math.isnan(budget):
                 continue
-            label = f"{metric_label(val)} at equal compute ({amount(budget)} {what[axis]})"
+            label = f"{metric_label(val)} at equal compute, anytime ({amount(budget)} {what[axis]})"
             pair("compute", a, b, val, label, at_budget(curves, dataset, a, val, axis, budget),
                  at_budget(curves, dataset, b, val, axis, budget), tag=f"@{axis}")
     for m in methods:

@@ -21,7 +21,7 @@ FAMILIES = {
     "primary": "the claims C1-C4 of PAPER.md section 10",
     "pairs": "exploratory: the other pairs of methods, test R@1",
     "nmi": "exploratory: pairs of methods, test NMI",
-    "compute": "exploratory: validation R@1 at equal compute",
+    "compute": "exploratory: validation R@1 at equal compute (anytime)",
     "pretrained": "exploratory: each method against the pretrained-only network, test R@1",
     "convergence": "exploratory: other adaptive methods against their fixed κ",
 }

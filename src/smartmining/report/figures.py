@@ -6,6 +6,7 @@ A figure whose inputs are missing raises :class:`MissingInputs`; the report skip
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -73,7 +74,7 @@ def _runs_of(curves: pd.DataFrame, dataset: str, names: list[str]) -> list[str]:
 
 def fig_recall_curves(curves: pd.DataFrame, dataset: str, methods: list[str], metric: str) -> Figure:
     """Fig. 4 and the equal-compute view: ``metric`` (validation R@1) per epoch (band: min-max over seeds),
-    against cumulative image passes and against cumulative training seconds (means over seeds)."""
+    against cumulative compute passes and against cumulative training seconds (means over seeds): the anytime view."""
     present = _runs_of(curves, dataset, methods)
     if not present:
         raise MissingInputs(f"no epochs.csv of any method for {dataset}")
@@ -89,21 +90,37 @@ def fig_recall_curves(curves: pd.DataFrame, dataset: str, methods: list[str], me
         if mc["seconds"].notna().any():
             ax_t.plot(mc["seconds"], 100 * mc["mean"], marker="o", ms=3, color=colour, label=run)
     ax_e.set(xlabel="epoch", ylabel=f"{label} (%)", title=f"{dataset}: {label} per epoch (band: min-max over seeds)")
-    ax_p.set(xlabel="cumulative image passes (mean over seeds)", title="per compute: image passes")
-    ax_t.set(xlabel="cumulative training seconds (mean over seeds)", title="per compute: wall-clock seconds")
+    ax_p.set(xlabel="cumulative compute passes (re-embedding at its cost; mean over seeds)",
+             title="anytime, per compute: training-pass equivalents")
+    ax_t.set(xlabel="cumulative training seconds (mean over seeds)", title="anytime, per compute: wall-clock seconds")
     if not ax_p.lines:
-        ax_p.text(0.5, 0.5, "no image_passes column in the logs", ha="center", transform=ax_p.transAxes)
+        ax_p.text(0.5, 0.5, "no compute_passes or image_passes column in the logs", ha="center", transform=ax_p.transAxes)
     ax_t.legend(fontsize=7, loc="lower right")
     _epoch_axis(ax_e)
     return fig
 
 
-def sweep_finals(finals: pd.DataFrame, dataset: str, sweep: str) -> pd.DataFrame:
-    """Final metrics of one sweep's runs: x (the swept value), metric, mean, std, n_seeds, ci_lo, ci_hi."""
+ALL = "*"  # every method of a sweep (a sweep may name several: runs.sweep_run_name)
+
+
+def _in_sweep(p: Any, sweep: str, method: str | None) -> bool:
+    """``method``: ALL, None (the sweep's first method: no suffix) or a method named in the run's suffix."""
+    return p is not None and p.sweep == sweep and (method == ALL or p.method == method)
+
+
+def sweep_methods_in(names: Any, sweep: str) -> list[str | None]:
+    """The method suffixes of one sweep's run names (None first: the sweep's first method)."""
+    found = {p.method for p in map(sweep_point, names) if p is not None and p.sweep == sweep}
+    return sorted(found, key=lambda m: (m is not None, m or ""))
+
+
+def sweep_finals(finals: pd.DataFrame, dataset: str, sweep: str, method: str | None = ALL) -> pd.DataFrame:
+    """Final metrics of one sweep's runs (of one of its methods: see _in_sweep): x (the swept value), metric,
+    mean, std, n_seeds, ci_lo, ci_hi."""
     cols = ["x", "metric", "mean", "std", "n_seeds", "ci_lo", "ci_hi"]
     sel = finals[finals["dataset"] == dataset]
     points = sel["run"].map(sweep_point)
-    keep = [p is not None and p.sweep == sweep for p in points]
+    keep = [_in_sweep(p, sweep, method) for p in points]
     sel = sel[keep].assign(x=[p.value for p, k in zip(points, keep) if k])
     rows = []
     for (x, metric), d in sel.groupby(["x", "metric"]):
@@ -112,11 +129,11 @@ def sweep_finals(finals: pd.DataFrame, dataset: str, sweep: str) -> pd.DataFrame
     return pd.DataFrame(rows, columns=cols)
 
 
-def sweep_runs(curves: pd.DataFrame, dataset: str, sweep: str) -> list[tuple[float, str]]:
-    """(swept value, run name) of one sweep's runs present in the logs, sorted by value."""
+def sweep_runs(curves: pd.DataFrame, dataset: str, sweep: str, method: str | None = ALL) -> list[tuple[float, str]]:
+    """(swept value, run name) of one sweep's runs (of one of its methods) present in the logs, sorted by value."""
     names = curves.loc[curves["dataset"] == dataset, "run"].unique()
     points = [(sweep_point(n), n) for n in names]
-    return sorted((p.value, n) for p, n in points if p is not None and p.sweep == sweep)
+    return sorted((p.value, n) for p, n in points if _in_sweep(p, sweep, method))
 
 
 def fig_fraction_sweep(curves: pd.DataFrame, dataset: str) -> Figure:

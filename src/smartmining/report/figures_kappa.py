@@ -10,22 +10,26 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from smartmining.methods import METHODS
 from smartmining.report.convergence import ADAPTIVE_PAIRS
 from smartmining.report.curves import mean_curve, metric_label, validation_metric
 from smartmining.report.figures import (METHOD_COLOURS, RECALLS, MissingInputs, _epoch_axis, _legend_below,
-                                        sweep_finals, sweep_runs)
+                                        sweep_finals, sweep_methods_in, sweep_runs)
 
 # The error curves of Fig. 3: log column -> (label, line style).
 ERRORS = {"train_error": ("training error e", "-"), "e_mined": ("e over mined triplets", "--"),
           "e_random": ("e over random triplets", ":")}
 
 
-def controller_pair(curves: pd.DataFrame, dataset: str) -> tuple[str, str | None]:
-    """The adaptive method that ran and its fixed-kappa counterpart (None where that did not run)."""
+def controller_pair(curves: pd.DataFrame, dataset: str) -> tuple[list[str], str | None]:
+    """The adaptive methods that ran (every law, e.g. ours and the paper's) and their fixed-kappa counterpart
+    (None where that did not run)."""
     have = set(curves.loc[curves["dataset"] == dataset, "run"])
     for adaptive, fixed in ADAPTIVE_PAIRS:
-        if adaptive in have:
-            return adaptive, fixed if fixed in have else None
+        laws = [m for m, spec in METHODS.items() if spec.adaptive and spec.miner == "smart"
+                and spec.use_global == METHODS[adaptive].use_global and m in have]
+        if laws:
+            return laws, fixed if fixed in have else None
     raise MissingInputs(f"no adaptive method (one of {[a for a, _ in ADAPTIVE_PAIRS]}) among the runs of {dataset}")
 
 
@@ -35,7 +39,7 @@ def fig_controller(curves: pd.DataFrame, dataset: str, target_error: float) -> F
     adaptive, fixed = controller_pair(curves, dataset)
     val = validation_metric(curves)
     fig, (ax_err, ax_k) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"wspace": 0.35})
-    for run in [r for r in (fixed, adaptive) if r]:
+    for run in ([fixed] if fixed else []) + adaptive:
         colour = METHOD_COLOURS.get(run)
         for column, (label, style) in ERRORS.items():
             if column in curves.columns:
@@ -80,21 +84,33 @@ def _sweep_panel(ax: plt.Axes, sf: pd.DataFrame, xlabel: str, title: str) -> Non
     ax.legend(fontsize=7)
 
 
-def fig_kappa_sweeps(finals: pd.DataFrame, curves: pd.DataFrame, dataset: str) -> Figure:
+def fig_kappa_sweeps(finals: pd.DataFrame, curves: pd.DataFrame, dataset: str,
+                     kappa0_methods: list[str] | None = None) -> Figure:
     """Fig. 7: test R@K at the last epoch against the fixed kappa (smart+global) and against the adaptive
-    controller's initial kappa0, and each kappa0 run's kappa trajectory. Error bars: 95% intervals where
-    a point has two or more seeds."""
-    fixed, initial = sweep_finals(finals, dataset, "kappa"), sweep_finals(finals, dataset, "kappa0")
-    if fixed.empty and initial.empty:
+    controller's initial kappa0, one panel per method the kappa0 sweep names (one per law: ours and the
+    paper's), and each kappa0 run's kappa trajectory (dashed: a method that forces the paper's law).
+    ``kappa0_methods``: the profile's sweeps.kappa0 methods, to name the panels. Error bars: 95% intervals
+    where a point has two or more seeds."""
+    fixed = sweep_finals(finals, dataset, "kappa")
+    variants = sweep_methods_in(finals.loc[finals["dataset"] == dataset, "run"], "kappa0") or [None]
+    named = {v: v or (kappa0_methods[0] if kappa0_methods else "the sweep's first method") for v in variants}
+    initial = {v: sweep_finals(finals, dataset, "kappa0", v) for v in variants}
+    if fixed.empty and all(t.empty for t in initial.values()):
         raise MissingInputs(f"no κ-sweep runs (sweep-kappa-*, sweep-kappa0-*) for {dataset}")
-    fig, (ax_f, ax_a, ax_t) = plt.subplots(1, 3, figsize=(15, 3.9))
-    _sweep_panel(ax_f, fixed, "κ (fixed)", f"{dataset}: fixed-κ sweep")
-    _sweep_panel(ax_a, initial, "κ0 (initial κ of the controller)", "adaptive: initial-κ sweep")
-    points = sweep_runs(curves, dataset, "kappa0")
-    for (value, run), colour in zip(points, sns.color_palette("rocket", max(1, len(points)))):
-        if "kappa" in curves.columns:
-            mc = mean_curve(curves, dataset, run, "kappa").dropna(subset=["mean"])
-            ax_t.plot(mc["epoch"], mc["mean"], marker="o", ms=3, color=colour, label=f"κ0 = {value:g}")
+    fig, axes = plt.subplots(1, 2 + len(variants), figsize=(5 * (2 + len(variants)), 3.9))
+    _sweep_panel(axes[0], fixed, "κ (fixed)", f"{dataset}: fixed-κ sweep")
+    for ax, v in zip(axes[1:], variants):
+        _sweep_panel(ax, initial[v], "κ0 (initial κ of the controller)", f"{named[v]}: initial-κ sweep")
+    ax_t = axes[-1]
+    for v in variants:
+        spec = METHODS.get(named[v])
+        style = "--" if spec is not None and spec.law == "paper" else "-"
+        points = sweep_runs(curves, dataset, "kappa0", v)
+        for (value, run), colour in zip(points, sns.color_palette("rocket", max(1, len(points)))):
+            if "kappa" in curves.columns:
+                mc = mean_curve(curves, dataset, run, "kappa").dropna(subset=["mean"])
+                ax_t.plot(mc["epoch"], mc["mean"], ls=style, marker="o", ms=3, color=colour,
+                          label=f"{named[v]}, κ0 = {value:g}")
     if ax_t.lines:
         ax_t.set_yscale("log", base=2)
         ax_t.legend(fontsize=7)

@@ -23,7 +23,7 @@ from smartmining.report.inference import A_BETTER
 from smartmining.report.stats import format_interval
 
 LABELS = {"recall@1": "R@1", "recall@8": "R@8", "nmi": "NMI", "map@r": "MAP@R"}
-EXPLORATORY = (("pairs", "Other pairs of methods"), ("nmi", "NMI"), ("compute", "Per compute"),
+EXPLORATORY = (("pairs", "Other pairs of methods"), ("nmi", "NMI"), ("compute", "Per compute, anytime"),
                ("pretrained", "Against the pretrained-only network"), ("convergence", "Other adaptive methods"))
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from smartmining import atomic
-from smartmining.runs import Run
+from smartmining.runs import Run, sweep_spec
 from smartmining.report import (compute, convergence, curves as curves_mod, figures, figures_kappa, galleries,
                                 readings, runs, setup, tables, tracking)
 from smartmining.report.doc import ReportDoc
@@ -92,11 +92,12 @@ def verdict_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
 
 def compute_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
     out, curves, val = doc.out_dir, ctx["curves"], ctx["val_metric"]
-    doc.add("### Equal-compute view", "")
+    doc.add("### Equal-compute view (anytime)", "")
     table = compute.compute_table(curves, dataset, methods, val)
     if not table.empty:
         shown = pd.DataFrame({"Method": table["method"], "Seeds": table["n_seeds"].astype(str),
                               "Image passes / epoch": [f"{v:,.0f}" for v in table["passes_per_epoch"]],
+                              "Compute passes / epoch": [f"{v:,.0f}" for v in table["compute_per_epoch"]],
                               "Training s / epoch": [f"{v:.2f}" for v in table["seconds_per_epoch"]],
                               "Final test R@1": [format_interval(tables.summary_interval(ctx["summary"], dataset, m, "recall@1")
                                                                  or Interval(math.nan, math.nan, 0, math.nan, math.nan), 100)
@@ -107,9 +108,14 @@ def compute_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[
                 shown[f"{curves_mod.metric_label(val)} at {readings.amount(budget)} {what}"] = [_iv(r, axis) for _, r in table.iterrows()]
         doc.table(out / "tables" / f"compute_{dataset}", shown, f"{dataset}: compute per epoch and results at equal compute", table)
         doc.add("Training seconds exclude the evaluation (`t_epoch − t_eval`); the equal budget is the least any "
-                "seed of any method spent in all; values there are interpolated per seed, then mean [95% interval].", "")
-    doc.figure(out / "figures" / f"fig4_recall_{dataset}", "Fig. 4 / equal compute: validation R@1 per epoch, "
-               "per image pass and per second", lambda: figures.fig_recall_curves(curves, dataset, methods, val))
+                "seed of any method spent in all; values there are interpolated per seed, then mean [95% interval]. "
+                "Compute passes count a re-embedded image (eval mode, no gradient) at "
+                f"{ctx.get('reembed_cost') or '`train.reembed_cost`'} of a training pass (measured: "
+                "benchmarks/bench_pass_cost.py). **Anytime**: each method runs its own schedule and is read where it "
+                "crosses the budget, so the costlier methods are stopped early, mid-schedule (learning rate not yet "
+                "decayed); no run was retrained with its schedule scaled to the budget.", "")
+    doc.figure(out / "figures" / f"fig4_recall_{dataset}", "Fig. 4 / equal compute (anytime): validation R@1 per "
+               "epoch, per compute pass and per second", lambda: figures.fig_recall_curves(curves, dataset, methods, val))
     regime = compute.regime_table(curves, dataset, methods)
     doc.add("### The regime: random triplets with zero loss", "")
     if regime.empty:
@@ -146,39 +152,49 @@ def convergence_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, metho
         cmp = convergence.adaptive_comparison(curves, dataset, adaptive, val, fraction)
         bullets += readings.adaptive_speed(cmp, readings.claim_of(ctx["readings"], dataset, adaptive), val, fraction)
     doc.bullets((bullets or readings.adaptive_speed(None, None, val)) + setup.controller_flags(ctx["controllers"], dataset))
-    target = float(cfg["controller"]["target_error"])
-    track = tracking.tracking_table(curves, dataset, target)
+    target, tolerance = float(cfg["controller"]["target_error"]), float(cfg["controller"]["tolerance"])
+    track = tracking.tracking_table(curves, dataset, target, tolerance, cfg)
     if not track.empty:
-        shown = pd.DataFrame({"Run": track["run"], "Seed": track["seed"].astype(str),
+        shown = pd.DataFrame({"Run": track["run"], "Law": track["law"], "Seed": track["seed"].astype(str),
                               "κ at the first controlled epoch": [f"{v:.3g}" for v in track["kappa_first"]],
                               "e per controlled epoch": track["errors"], "On target from the 2nd": track["on_target"].map({True: "yes", False: "no"}),
                               "Fallbacks after the 1st (%)": [f"{100 * v:.1f}" for v in track["fallback_share"]],
                               "Last κ": [f"{v:.3g}" for v in track["kappa_last"]]})
         doc.table(out / "tables" / f"controller_tracking_{dataset}", shown,
-                  f"{dataset}: the controller's training error per controlled epoch (target {target:g}, tolerance 0.1)", track)
-    doc.bullets(tracking.tracking_readings(track, target))
+                  f"{dataset}: the controller's training error per controlled epoch (target {target:g}, "
+                  f"tolerance {tolerance:g})", track)
+    doc.bullets(tracking.tracking_readings(track, target, tolerance))
     doc.figure(out / "figures" / f"fig3_controller_{dataset}", "Fig. 3: training and validation error, κ and its "
-               "admissible range, fixed vs adaptive", lambda: figures_kappa.fig_controller(curves, dataset, target))
+               "admissible range, fixed vs adaptive (each law)", lambda: figures_kappa.fig_controller(curves, dataset, target))
 
 
-def sweeps_section(doc: ReportDoc, dataset: str, ctx: dict[str, Any]) -> None:
-    out, curves, finals, val = doc.out_dir, ctx["curves"], ctx["finals"], ctx["val_metric"]
-    chosen = ctx["chosen"]
+def sweeps_section(doc: ReportDoc, dataset: str, ctx: dict[str, Any], cfg: dict[str, Any] | None = None) -> None:
+    out, curves, finals = doc.out_dir, ctx["curves"], ctx["finals"]
     for sweep, label, key in SWEEPS:
-        table = figures.sweep_finals(finals, dataset, sweep)
-        if table.empty:
-            continue
-        vals = {v: last_val(curves, dataset, r, val) for v, r in figures.sweep_runs(curves, dataset, sweep)}
-        doc.add(f"### Sweep of {label}", "")
-        doc.table(out / "tables" / f"sweep_{sweep}_{dataset}", sweep_table(table, label, vals),
-                  f"{dataset}: per {label}, validation R@1 at the last epoch and test metrics (%)", table)
-        pick = chosen.get((dataset, key), chosen.get(("", key)))
-        doc.bullets(readings.fraction_effect(table, last_train_errors(curves, dataset), pick) if sweep == "fraction"
-                    else readings.sweep_reading(table, label, pick))
+        for method in figures.sweep_methods_in(finals.loc[finals["dataset"] == dataset, "run"], sweep) or [None]:
+            _sweep_block(doc, dataset, ctx, (sweep, label, key), method)
     doc.figure(out / "figures" / f"fig7_kappa_{dataset}", "Fig. 7: test Recall@K against κ (fixed) and κ0 "
-               "(adaptive), and the κ trajectories", lambda: figures_kappa.fig_kappa_sweeps(finals, curves, dataset))
+               "(adaptive, per law), and the κ trajectories", lambda: figures_kappa.fig_kappa_sweeps(
+                   finals, curves, dataset, sweep_spec(cfg, "kappa0")["methods"] if cfg else None))
     doc.figure(out / "figures" / f"fig8_fraction_{dataset}", "Fig. 8: the mined-fraction sweep per epoch",
                lambda: figures.fig_fraction_sweep(curves, dataset))
+
+
+def _sweep_block(doc: ReportDoc, dataset: str, ctx: dict[str, Any], kind: tuple[str, str, str], method: str | None) -> None:
+    """One sweep's table and reading, for one of its methods (None: the first; runs.sweep_run_name)."""
+    (sweep, label, key), curves, finals, val = kind, ctx["curves"], ctx["finals"], ctx["val_metric"]
+    table = figures.sweep_finals(finals, dataset, sweep, method)
+    if table.empty:
+        return
+    vals = {v: last_val(curves, dataset, r, val) for v, r in figures.sweep_runs(curves, dataset, sweep, method)}
+    title = f"{label}, {method}" if method else label
+    doc.add(f"### Sweep of {title}", "")
+    doc.table(doc.out_dir / "tables" / f"sweep_{sweep}{'_' + method if method else ''}_{dataset}",
+              sweep_table(table, label, vals), f"{dataset}: per {title}, validation R@1 at the last epoch and test "
+              "metrics (%)", table)
+    pick = ctx["chosen"].get((dataset, key), ctx["chosen"].get(("", key)))
+    doc.bullets(readings.fraction_effect(table, last_train_errors(curves, dataset), pick) if sweep == "fraction"
+                else readings.sweep_reading(table, label, pick))
 
 
 def published_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
@@ -237,6 +253,6 @@ def dataset_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, ctx: dict
     doc.bullets(setup.triplet_budget(curves, dataset, methods) + setup.index_used(curves, dataset)
                 + setup.random_fallbacks(curves, dataset) + setup.baseline_floor(ctx["summary"], dataset, methods))
     convergence_section(doc, cfg, dataset, methods, ctx)
-    sweeps_section(doc, dataset, ctx)
+    sweeps_section(doc, dataset, ctx, cfg)
     published_section(doc, dataset, methods, ctx)
     other_figures(doc, cfg, dataset, methods, ctx)

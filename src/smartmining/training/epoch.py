@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 EPOCH_COLUMNS = [
     "epoch", "loss", "loss_triplet", "loss_global", "train_error", "e_mined", "e_random", "kappa", "mined_fraction",
-    "n_triplets", "n_steps", "image_passes", "n_mined", "random_fallbacks", "random_zero_loss", "lr",
+    "n_triplets", "n_steps", "image_passes", "n_embedded", "compute_passes", "n_mined", "random_fallbacks", "random_zero_loss", "lr",
     "t_embed", "t_index", "t_mine", "t_train", "t_eval", "t_epoch", "t_wall", "index", "index_recall",
 ]  # followed by the mining statistics, the validation metrics (val_*) and the test metrics
 
@@ -29,9 +29,10 @@ def _share_nonzero(losses: np.ndarray) -> float:
 class EpochLog:
     """Accumulates one epoch's figures; ``row()`` is the epochs.csv row."""
 
-    def __init__(self, epoch: int, lr: float) -> None:
+    def __init__(self, epoch: int, lr: float, reembed_cost: float = 1.0) -> None:
+        self.reembed_cost = reembed_cost  # a no-grad re-embedded image, in training passes (train.reembed_cost)
         self.values: dict[str, Any] = {c: math.nan for c in EPOCH_COLUMNS}
-        self.values.update(epoch=epoch, lr=lr, n_triplets=0, n_steps=0, image_passes=0, random_fallbacks=0,
+        self.values.update(epoch=epoch, lr=lr, n_triplets=0, n_steps=0, image_passes=0, n_embedded=0, random_fallbacks=0,
                            n_mined=0, index="", t_embed=0.0, t_index=0.0, t_mine=0.0, mined_fraction=0.0)
         self.sums = {"loss": 0.0, "loss_triplet": 0.0, "loss_global": 0.0}
         self.losses: list[np.ndarray] = []
@@ -39,6 +40,7 @@ class EpochLog:
 
     def mining(self, stats: dict[str, Any]) -> None:
         self.values.update({k: v for k, v in stats.items() if k != "n_embedded"})
+        self.values["n_embedded"] += int(stats.get("n_embedded", 0))
         self.values["image_passes"] += int(stats.get("n_embedded", 0))
 
     def step(self, out: Any, is_random: torch.Tensor, n_images: int) -> None:
@@ -68,7 +70,9 @@ class EpochLog:
         self.values.update(values)
 
     def row(self) -> dict[str, Any]:
-        return dict(self.values)
+        """The row; compute_passes counts a re-embedded image at its measured cost, not as a training pass."""
+        v = self.values
+        return {**v, "compute_passes": v["image_passes"] - v["n_embedded"] + self.reembed_cost * v["n_embedded"]}
 
 
 def controller_columns(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -84,7 +88,7 @@ def run_epoch(trainer: Trainer, epoch: int) -> tuple[dict[str, Any], np.ndarray 
     """Re-embed -> index -> mine -> mix (the miner's steps), train, steer kappa, evaluate; the epoch's row."""
     t_start = time.perf_counter()
     s = trainer.settings.train
-    log = EpochLog(epoch, trainer.optimizer.param_groups[0]["lr"])
+    log = EpochLog(epoch, trainer.optimizer.param_groups[0]["lr"], s.reembed_cost)
     ctx = EpochContext(epoch, trainer.data.train_labels, trainer.anchor_pool, trainer.n_triplets, s.batch_triplets,
                        trainer.rng, trainer.embed_train, trainer.device)
     plan = trainer.plan(ctx)  # the miner's steps (several processes: mined once, training/distributed.py)

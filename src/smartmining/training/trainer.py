@@ -254,7 +254,7 @@ class Trainer:
             self.write_epochs()
             self.checkpoint(started)
             log.info("epoch %d: loss %.4f, train error %.3f, kappa %s, fallbacks %s, val R@1 %.4f, %.1f s", epoch,
-                     row["loss"], row["train_error"], f"{row['kappa']:.3g}", row["random_fallbacks"],
+                     row["loss"], row["train_error"], _kappa_text(row["kappa"]), row["random_fallbacks"],
                      row.get("val_recall@1", math.nan), row["t_epoch"])
         if emb is None:  # finished earlier (or resumed after the last epoch): embed again for the outputs
             _, emb = self.evaluate_split("test")
@@ -285,3 +285,8 @@ class Trainer:
         cols = EPOCH_COLUMNS + [c for c in df.columns if c not in EPOCH_COLUMNS]
         with atomic.atomic_open(self.out / "epochs.csv", "w", newline="") as fh:
             df[cols].to_csv(fh, index=False)
+
+
+def _kappa_text(kappa: float) -> str:
+    """kappa for the epoch's log line: "none" where no boundary mined (a warm-up epoch, or a miner without kappa)."""
+    return "none" if kappa is None or math.isnan(kappa) else f"{kappa:.3g}"
