@@ -18,11 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from smartmining import atomic
-from smartmining.data.images import LoadedSplit, load_images_checked
-from smartmining.data.manifest import read_manifest
-from smartmining.data.registry import check_prepared
-from smartmining.data.splits import REDRAWN_SPLITS
+from smartmining.data.images import LoadedSplit
 from smartmining.errors import SmartMiningError
 from smartmining.settings import Settings
 
@@ -39,37 +35,6 @@ def check_cacheable(settings: Settings) -> None:
     if settings.transform.get("train_augment"):
         raise SmartMiningError("model.cache_frozen needs transform.train_augment to be empty: an augmented image has "
                                f"no fixed trunk output (got {settings.transform['train_augment']})")
-
-
-def compute_features(settings: Settings, dataset: str, data_dir: Path, out: Path, batch_size: int = 256) -> dict[str, Any]:
-    """Write the frozen trunk's output (float16) for every train/val/test image of the prepared dataset."""
-    from smartmining.data.batch_transforms import BatchTransform
-    from smartmining.training.data import resolve_device
-    from smartmining.training.trainer import build_network
-
-    check_cacheable(settings)
-    options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
-    manifest = read_manifest(check_prepared(dataset, Path(data_dir), **options))
-    manifest = manifest[manifest["split"].isin(REDRAWN_SPLITS)].assign(split="train")  # every such image, one pass
-    spec = settings.transform
-    loaded = load_images_checked(manifest, Path(data_dir), "train", size=spec.get("resize") or spec["size"],
-                                 channels=spec["channels"], skip_bad=settings.train.skip_bad_images)
-    device = resolve_device(settings.train.device)
-    torch.manual_seed(0)
-    trunk = build_network(settings).backbone.to(device).eval()
-    transform = BatchTransform(spec, train=False)
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(loaded.paths), batch_size):
-            batch = transform(loaded.images[start:start + batch_size].to(device))
-            chunks.append(trunk.trunk(batch).to(torch.float16).cpu().numpy())
-    features = np.concatenate(chunks)
-    out = Path(out)
-    atomic.write_npy(out / FEATURES_NAME, features)
-    record = {"paths": loaded.paths, "shape": list(features.shape[1:]), "frozen_blocks": settings.model.frozen_blocks,
-              "backbone": settings.model.backbone, "pretrained": settings.model.pretrained}
-    atomic.write_json(out / INDEX_NAME, record)  # written last: its presence means the stage finished
-    return {k: v for k, v in record.items() if k != "paths"} | {"images": len(loaded.paths)}
 
 
 def feature_splits(manifest: pd.DataFrame, names: tuple[str, ...], features_dir: Path,

@@ -6,7 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from smartmining import atomic
+from smartmining.data.batch_transforms import BatchTransform
+from smartmining.data.images import load_images_checked
+from smartmining.data.manifest import read_manifest
+from smartmining.data.registry import check_prepared
+from smartmining.data.splits import REDRAWN_SPLITS
 from smartmining.datacheck import check_run_data
 from smartmining.errors import SmartMiningError
 from smartmining.runs import ResolvedRun, features_dir, init_path, resolve
@@ -14,6 +22,7 @@ from smartmining.settings import Settings
 from smartmining.training import distributed
 from smartmining.training.checkpoint import CHECKPOINT_NAME
 from smartmining.training.data import load_run_data, resolve_device
+from smartmining.training.features import FEATURES_NAME, INDEX_NAME, check_cacheable
 from smartmining.training.pretrain import pretrain
 from smartmining.training.trainer import Trainer, build_network, evaluate_network, seed_everything
 
@@ -77,8 +86,30 @@ def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *
     return metrics
 
 
-def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path) -> dict[str, Any]:
-    """The features stage: the frozen trunk's output for every image a run may read (model.cache_frozen)."""
-    from smartmining.training.features import compute_features
-
-    return compute_features(Settings.of(profile), dataset, Path(data_dir), Path(out))
+def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path,
+                   batch_size: int = 256) -> dict[str, Any]:
+    """The features stage (model.cache_frozen): the frozen trunk's output (float16) for every train/val/test
+    image of the prepared dataset, so that every run trains and re-embeds only the later blocks."""
+    settings = Settings.of(profile)
+    check_cacheable(settings)
+    options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
+    manifest = read_manifest(check_prepared(dataset, Path(data_dir), **options))
+    manifest = manifest[manifest["split"].isin(REDRAWN_SPLITS)].assign(split="train")  # every such image, one pass
+    spec = settings.transform
+    loaded = load_images_checked(manifest, Path(data_dir), "train", size=spec.get("resize") or spec["size"],
+                                 channels=spec["channels"], skip_bad=settings.train.skip_bad_images)
+    device = resolve_device(settings.train.device)
+    seed_everything(0)
+    trunk = build_network(settings).backbone.to(device).eval()
+    transform = BatchTransform(spec, train=False)
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(loaded.paths), batch_size):
+            chunks.append(trunk.trunk(transform(loaded.images[start:start + batch_size].to(device)))
+                          .to(torch.float16).cpu().numpy())
+    features = np.concatenate(chunks)
+    atomic.write_npy(Path(out) / FEATURES_NAME, features)
+    record = {"paths": loaded.paths, "shape": list(features.shape[1:]), "frozen_blocks": settings.model.frozen_blocks,
+              "backbone": settings.model.backbone, "pretrained": settings.model.pretrained}
+    atomic.write_json(Path(out) / INDEX_NAME, record)  # written last: its presence means the stage finished
+    return {k: v for k, v in record.items() if k != "paths"} | {"images": len(loaded.paths)}
