@@ -32,11 +32,15 @@ def test_default_profile_is_cpu_with_the_full_matrix() -> None:
     cfg = load_params(PARAMS)
     assert cfg["profile"] == "cpu"
     assert set(cfg["methods"]) >= {
-        "random", "random+global", "semihard", "hard", "smart", "smart+global", "smart+global+adaptive"
+        "random", "random+global", "semihard", "hard", "smart", "smart+global", "smart+global+adaptive",
+        "smart+global+adaptive-paper"
     }
-    assert len(cfg["seeds"]) >= 3
-    assert cfg["sweeps"]["kappa0"]["values"] == [1, 4, 16, 64]  # Fig. 7: the adaptive initial kappa
-    assert len(cfg["sweeps"]["kappa"]["values"]) >= 3 and len(cfg["sweeps"]["mined_fraction"]["values"]) >= 3
+    assert len(cfg["seeds"]) >= 5 and cfg["train"]["redraw_split"]  # PAPER.md section 10
+    assert cfg["sweeps"]["kappa0"]["values"] == [1, 4, 16, 64]  # Fig. 7: the adaptive initial kappa, each law
+    assert cfg["sweeps"]["kappa0"]["method"] == ["smart+global+adaptive", "smart+global+adaptive-paper"]
+    assert cfg["sweeps"]["kappa"]["values"] == [1, 4, 16, 64]  # Fig. 7: the fixed kappa
+    assert cfg["tuning"]["runs_per_method"] >= 3 and len(cfg["tuning"]["lr"]) >= 3  # equal tuning
+    assert cfg["tuning"]["target_error"] == [0.5, 0.625, 0.75]  # the paper's range
     assert cfg["model"]["init"] == "pretrain" and cfg["data"]["glyphs"]["val_classes"] > 0
 
 

@@ -110,7 +110,7 @@ def test_a_finished_run_is_not_trained_again(full_run: Path, smoke_profile: dict
 def test_a_checkpoint_of_other_parameters_is_refused(full_run: Path, smoke_profile: dict, train_smoke) -> None:
     from smartmining.config import apply_overrides
 
-    changed = apply_overrides(smoke_profile, ["train.lr=0.01"])
+    changed = apply_overrides(smoke_profile, ["train.weight_decay=0.001"])  # (train.lr is tuned: the selection sets it)
     with pytest.raises(SmartMiningError, match="other parameters"):
         train_smoke(changed, full_run)
     with pytest.raises(SmartMiningError, match="belongs to method"):
@@ -238,7 +238,8 @@ def test_a_corrupt_image_stops_the_run_naming_it_or_is_skipped_and_counted(
     (data / "dataset.json").write_text(json.dumps(record))
     train_smoke(apply_overrides(cfg, ["train.skip_bad_images=true"]), tmp_path / "skip", method="random", data=data)
     prov = json.loads((tmp_path / "skip" / "provenance.json").read_text())
-    assert prov["data"]["skipped_images"]["train"] == [victim]
+    # the seed redraws the split (train.redraw_split), so the victim's class may train, validate or test
+    assert sum(prov["data"]["skipped_images"].values(), []) == [victim]
 
 
 def test_restart_if_changed_also_retrains_when_the_training_code_changed(
