@@ -150,15 +150,20 @@ def test_dry_runs_of_the_cpu_and_paper_profiles_list_the_expected_jobs(tmp_path:
     for profile in ("cpu", "paper"):
         cfg = load_params(ROOT / "params.yaml", profile)
         matrix = len(cfg["datasets"]) * len(cfg["methods"]) * len(cfg["seeds"])
+        tuning = len(cfg["datasets"]) * len(cfg["methods"]) * cfg["tuning"]["runs_per_method"] * len(cfg["tuning"]["seeds"])
         sweeps = len(cfg["datasets"]) * sum(
-            len(s["values"]) * len(s["seeds"]) for s in cfg["sweeps"].values()
+            len(s["values"]) * len(s["seeds"]) * (len(s["method"]) if isinstance(s["method"], list) else 1)
+            for s in cfg["sweeps"].values()
         )
+        assert len(profile_runs(cfg)) == matrix + tuning + sweeps
         counts = planned_jobs(project, "all", "--config", f"profile={profile}")
-        assert counts["train"] == matrix + sweeps == len(profile_runs(cfg))
-        assert counts["evaluate"] == counts["train"]
+        # select is a checkpoint: the dry run lists the tuning runs; the final runs and sweeps follow its choices
+        assert counts["train"] == tuning == len(profile_runs(cfg, kinds=("tuning",)))
+        assert counts.get("evaluate", 0) == 0  # the report's inputs, known once select has chosen
         assert counts["prepare"] == len(cfg["datasets"]) and counts["report"] == 1
         assert counts["select"] == len(cfg["datasets"])  # hyperparameters chosen on validation classes
         assert counts.get("pretrain", 0) == (len(cfg["datasets"]) if cfg["model"]["init"] == "pretrain" else 0)
+        assert counts["baseline"] == len(cfg["datasets"]) * len(cfg["seeds"])  # per seed: each redraws the split
 
 
 @pytest.mark.parametrize(
@@ -181,17 +186,25 @@ def test_a_bad_params_yaml_stops_the_pipeline_with_a_message_naming_it(tmp_path:
 
 def test_run_cache_keys_depend_only_on_what_the_run_reads() -> None:
     cfg = load_params(ROOT / "params.yaml", "cpu")
-    other = load_params(ROOT / "params.yaml", "cpu", ["mining.kappa=2.5", "controller.target_error=0.6"])
-    chosen = {"kappa": {"chosen": 2.0}, "mined_fraction": {"chosen": 0.5}}
+    other = load_params(ROOT / "params.yaml", "cpu", ["mining.kappa=2.5", "controller.target_error=0.6",
+                                                       "controller.kappa0=3"])
+    values = {"train.lr": 0.001, "train.mined_fraction": 0.5, "mining.kappa": 2.0, "controller.target_error": 0.5}
+    chosen = {"methods": {m: {"chosen": values} for m in cfg["methods"]}}
     key = lambda c, m, s=chosen: digest(resolve(c, "glyphs", m, s).key)  # noqa: E731
     assert key(cfg, "random") == key(other, "random")
     assert key(cfg, "semihard") == key(other, "semihard")
     assert key(cfg, "smart") == key(other, "smart")  # the selected kappa, not the profile's, is trained with
-    assert key(cfg, "smart", {**chosen, "kappa": {"chosen": 4.0}}) != key(cfg, "smart")
+    changed = {"methods": {**chosen["methods"], "smart": {"chosen": {**values, "mining.kappa": 4.0}}}}
+    assert key(cfg, "smart", changed) != key(cfg, "smart")
+    assert key(cfg, "smart+global", changed) == key(cfg, "smart+global")  # another method's choice: no rerun
     assert key(cfg, "sweep-kappa-4") == key(other, "sweep-kappa-4")  # the sweep sets kappa itself
-    assert key(cfg, "smart+global+adaptive") != key(other, "smart+global+adaptive")  # target changed
-    spec, full = run_profile(cfg, "sweep-fraction-0.25")
-    assert spec.name == "smart+global+adaptive" and full["train"]["mined_fraction"] == 0.25
+    target = load_params(ROOT / "params.yaml", "cpu", ["controller.target_error=0.6"])
+    assert key(cfg, "smart+global+adaptive") == key(target, "smart+global+adaptive")  # the target is tuned too
+    assert key(cfg, "smart+global+adaptive") != key(other, "smart+global+adaptive-paper")
+    assert key(cfg, "smart+global+adaptive") != key(other, "smart+global+adaptive")  # kappa0 3 vs 2
+    assert key(cfg, "sweep-kappa0-4") == key(other, "sweep-kappa0-4")  # the sweep sets kappa0 itself
+    spec, full = run_profile(cfg, "sweep-kappa0-16_smart+global+adaptive-paper", chosen)
+    assert spec.name == "smart+global+adaptive-paper" and full["controller"]["kappa0"] == 16
 
 
 def test_code_digest_changes_with_the_code_it_covers() -> None:
