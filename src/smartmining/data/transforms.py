@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torchvision.transforms import v2
 
 from smartmining.errors import SmartMiningError
 
@@ -62,12 +61,16 @@ class _ToChannels(torch.nn.Module):
         if self.channels == 3 and have == 1:
             return image.expand(*image.shape[:-3], 3, *image.shape[-2:]).clone()
         if self.channels == 1 and have == 3:
+            from torchvision.transforms import v2  # torchvision takes seconds to import: only where used
+
             return v2.functional.rgb_to_grayscale(image, num_output_channels=1)
         raise SmartMiningError(f"transform: cannot turn an image with {have} channels into {self.channels}")
 
 
 def build_transform(spec: dict[str, Any], train: bool) -> Callable[[Any], torch.Tensor]:
     """A callable mapping a PIL image or uint8 tensor (C, H, W) to a normalised float tensor."""
+    from torchvision.transforms import v2  # torchvision takes seconds to import: only where it is used
+
     _check_keys(spec, SPEC_KEYS, "transform")
     for key in ("size", "channels"):
         if key not in spec:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from smartmining.errors import SmartMiningError
@@ -95,6 +94,8 @@ def build_convnet(
 @register_backbone("googlenet")
 def build_googlenet(pretrained: Pretrained = False) -> tuple[nn.Module, int]:
     """torchvision GoogLeNet (the paper's; batch norm is torchvision's [deviation]); output: pool5 after dropout."""
+    import torchvision  # seconds to import: only where a torchvision network is built
+
     weights = torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1
     state = _pretrained_state(pretrained, weights)
     # The ImageNet files carry the auxiliary classifiers; build them to load strictly, then drop them.
@@ -116,12 +117,16 @@ def build_googlenet(pretrained: Pretrained = False) -> tuple[nn.Module, int]:
 @register_backbone("resnet18")
 def build_resnet18(pretrained: Pretrained = False) -> tuple[nn.Module, int]:
     """torchvision ResNet-18 with fc -> Identity (512-d pooled features)."""
+    import torchvision  # seconds to import: only where a torchvision network is built
+
     return _resnet(torchvision.models.resnet18, torchvision.models.ResNet18_Weights.IMAGENET1K_V1, pretrained)
 
 
 @register_backbone("resnet50")
 def build_resnet50(pretrained: Pretrained = False) -> tuple[nn.Module, int]:
     """torchvision ResNet-50 with fc -> Identity (2048-d pooled features)."""
+    import torchvision  # seconds to import: only where a torchvision network is built
+
     return _resnet(torchvision.models.resnet50, torchvision.models.ResNet50_Weights.IMAGENET1K_V1, pretrained)
 
 
@@ -176,6 +181,8 @@ class MobileNetV2Features(nn.Module):
 def build_mobilenet_v2(pretrained: Pretrained = False, frozen_blocks: int = 0) -> tuple[nn.Module, int]:
     """torchvision MobileNetV2 (ImageNet weights: MobileNet_V2_Weights.IMAGENET1K_V1), classifier removed;
     1280-d pooled features. ``frozen_blocks`` [ours]: how many of its 19 feature blocks stay as pretrained."""
+    import torchvision  # seconds to import: only where a torchvision network is built
+
     weights = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
     model = torchvision.models.mobilenet_v2(weights=None)
     state = _pretrained_state(pretrained, weights)
@@ -186,6 +193,7 @@ def build_mobilenet_v2(pretrained: Pretrained = False, frozen_blocks: int = 0) -
 
 def weights_cache_file(weights: torchvision.models.WeightsEnum) -> Path:
     """Where torch hub keeps (or would download) a torchvision weights file."""
+
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
