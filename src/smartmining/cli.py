@@ -25,6 +25,11 @@ set_option = click.option(
     help="Override one parameter of the profile, e.g. --set train.epochs=3 (repeatable).",
 )
 
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="CPU threads of this job [default: the profile's train.threads]; the pipeline passes the threads it allots.",
+)
+
 
 def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config, --profile and --set: which profile of which params.yaml, with what overrides."""
@@ -116,14 +121,15 @@ def _selection(path: Path | None, cfg: dict[str, Any], dataset: str, name: str) 
               help="The select stage's choices [default: results/PROFILE/selection/DATASET.json, where the run needs them].")
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="The pretrain stage's backbone [default: runs/PROFILE/DATASET/_pretrain/backbone.pt when model.init = pretrain].")
+@threads_option
 @click.option("--quiet", is_flag=True, help="No progress bars (for pipelines).")
 @click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and train from scratch.")
 @click.option("--restart-if-changed", is_flag=True,
               help="Train from scratch when the checkpoint was written with other parameters (else: an error).")
 @user_errors
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
-          out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, quiet: bool, restart: bool,
-          restart_if_changed: bool) -> None:
+          out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, threads: int | None,
+          quiet: bool, restart: bool, restart_if_changed: bool) -> None:
     """Train one (dataset, method or sweep point, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint.
 
     Under `torchrun --nproc_per_node=N -m smartmining train ...` the N processes train the one run together.
@@ -134,7 +140,8 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
     cfg = load(config_path, profile, overrides)
     data_dir = data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset))
     final = train_named(cfg, dataset, method, seed, out, data_dir, selection=_selection(selection, cfg, dataset, method),
-                        init_from=init_from, progress=not quiet, restart=restart, restart_if_changed=restart_if_changed)
+                        init_from=init_from, progress=not quiet, restart=restart, restart_if_changed=restart_if_changed,
+                        threads=threads)
     if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 reports
         click.echo(json.dumps(final, indent=2))
 
@@ -145,16 +152,18 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for backbone.pt [default: runs/PROFILE/DATASET/_pretrain].")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@threads_option
 @user_errors
 def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
-             data_dir: Path | None) -> None:
+             data_dir: Path | None, threads: int | None) -> None:
     """Pretrain the backbone on the dataset's source classes (disjoint from train, validation and test)."""
     from smartmining.runs import DATA_DIR, PRETRAIN_DIR
     from smartmining.training.job import pretrain_backbone
 
     cfg = load(config_path, profile, overrides)
     names = {"profile": cfg["profile"], "dataset": dataset}
-    record = pretrain_backbone(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(PRETRAIN_DIR.format(**names)))
+    record = pretrain_backbone(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(PRETRAIN_DIR.format(**names)),
+                               threads=threads)
     click.echo(json.dumps(record, indent=2))
 
 
@@ -211,9 +220,10 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
               help="Prepared dataset folder [default: data/PROFILE/DATASET].")
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="Evaluate the pretrain stage's backbone (pretrained-only baseline) instead of the untrained network.")
+@threads_option
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
-             data_dir: Path | None, init_from: Path | None) -> None:
+             data_dir: Path | None, init_from: Path | None, threads: int | None) -> None:
     """Evaluate the untrained (or pretrained-only) network on the test split: the floors of every table."""
     from smartmining.runs import DATA_DIR, RESULTS_DIR
     from smartmining.training.job import baseline as run_baseline
@@ -222,7 +232,8 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
     names = {"profile": cfg["profile"], "dataset": dataset}
     kind = "pretrained" if init_from else "untrained"
     out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset
-    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from)
+    metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from,
+                           threads=threads)
     click.echo(json.dumps(metrics, indent=2))
 
 

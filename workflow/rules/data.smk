@@ -9,10 +9,9 @@ rule prepare:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/prepare/{dataset}.log",
-    threads: 1
+    threads: job_threads("prepare")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources("prepare"),
     shell:
         "smartmining prepare --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --out data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
@@ -32,11 +31,9 @@ rule pretrain:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/pretrain/{dataset}.log",
-    threads: RES.get("train_threads", 1)
+    threads: job_threads("pretrain")
     resources:
-        mem_mb=RES.get("train_mem_mb", 2000),
-        runtime=RES.get("train_runtime_min", 60),
-        gpu=RES.get("gpu", 0),
+        **job_resources("pretrain"),
     shell:
         "smartmining pretrain --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --out runs/{wildcards.profile}/{wildcards.dataset}/_pretrain > {log} 2>&1"
+        " --out runs/{wildcards.profile}/{wildcards.dataset}/_pretrain --threads {threads} > {log} 2>&1"

@@ -27,10 +27,9 @@ rule report:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/report.log",
-    threads: 1
+    threads: job_threads("report")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **job_resources("report"),
     shell:
         "smartmining report --config {params.params_file} --profile {wildcards.profile} --runs runs/{wildcards.profile}"
         " --out results/{wildcards.profile} > {log} 2>&1"

@@ -6,24 +6,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from smartmining import atomic
 from smartmining.datacheck import check_run_data
 from smartmining.runs import ResolvedRun, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training import distributed
 from smartmining.training.checkpoint import CHECKPOINT_NAME
-from smartmining.training.data import load_run_data, resolve_device
+from smartmining.training.data import load_run_data
+from smartmining.training.placement import place
 from smartmining.training.pretrain import pretrain
 from smartmining.training.trainer import Trainer, build_network, evaluate_network, seed_everything
 
 
+def wants_gpu(profile: dict[str, Any], rule: str = "train") -> bool:
+    """Whether the profile's pipeline gives this kind of job a GPU (params.yaml's resources)."""
+    return bool(profile.get("resources", {}).get(rule, {}).get("gpu", 0))
+
+
 def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: Path | None = None,
-          progress: bool = True, restart: bool = False, restart_if_changed: bool = False) -> dict[str, Any]:
-    """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics."""
+          progress: bool = True, restart: bool = False, restart_if_changed: bool = False,
+          threads: int | None = None) -> dict[str, Any]:
+    """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics.
+    ``threads``: the CPU threads the job was given (default: train.threads); not part of the run's key."""
     settings = Settings.of(run.profile)
     out = Path(out)
     # under torchrun (WORLD_SIZE > 1) this process is one rank of the run (training/distributed.py)
     rank, world = distributed.setup(settings.train.device)
+    settings, _ = place(settings, threads=threads, wants_gpu=wants_gpu(run.profile), job=f"train {run.method.name} seed {seed}",
+                        distributed=world > 1)
     data = load_run_data(settings, run.dataset, Path(data_dir))
     check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
@@ -46,22 +58,24 @@ def train_named(profile: dict[str, Any], dataset: str, name: str, seed: int, out
     return train(run, seed, out, data_dir, init_from=init_from or init_path(profile, dataset), **options)
 
 
-def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, seed: int = 0) -> dict[str, Any]:
-    settings = Settings.of(profile)
+def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, seed: int = 0,
+                      threads: int | None = None) -> dict[str, Any]:
+    settings, _ = place(Settings.of(profile), threads=threads, wants_gpu=wants_gpu(profile, "pretrain"), job=f"pretrain {dataset}")
     data = load_run_data(settings, dataset, Path(data_dir), purpose="pretrain")
     return pretrain(settings, data, Path(out), seed)
 
 
 def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *, init_from: Path | None = None,
-             seed: int = 0) -> dict[str, float]:
+             seed: int = 0, threads: int | None = None) -> dict[str, float]:
     """Test metrics of the network before any metric learning: untrained (``init_from`` None, scratch) or
     pretrained-only (the pretrain stage's backbone under a new head): the floors every table shows."""
-    settings = Settings.of(profile)
+    settings, _ = place(Settings.of(profile), threads=threads, wants_gpu=wants_gpu(profile, "baseline"),
+                        job=f"baseline {dataset}" + (" (pretrained)" if init_from else ""))
     if init_from is None:
         settings = replace(settings, model=replace(settings.model, init="scratch"))
     data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline")
     seed_everything(seed)
-    device = resolve_device(settings.train.device)
+    device = torch.device(settings.train.device)
     metrics, emb = evaluate_network(build_network(settings, init_from).to(device), data, "test", settings, device)
     out = Path(out)
     atomic.write_npy(out / "test_embeddings.npy", emb)
