@@ -78,6 +78,28 @@ def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, ove
 
 
 @main.command()
+@profile_options
+@click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the splits' counts here (JSON).")
+@user_errors
+def check(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, data_dir: Path | None,
+          out: Path | None) -> None:
+    """Check the profile against the prepared dataset before any training: every stage's data-dependent
+    parameters (validation classes for the selection sweeps, evaluation.ks, mining.k, batch sizes)."""
+    from smartmining import atomic
+    from smartmining.profilecheck import check_dataset
+    from smartmining.runs import DATA_DIR
+
+    cfg = load(config_path, profile, overrides)
+    counts = check_dataset(cfg, dataset, data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset)))
+    if out is not None:
+        atomic.write_json(out, {"dataset": dataset, "splits": counts})
+    click.echo(json.dumps(counts))
+
+
+@main.command()
 def datasets() -> None:
     """List the registered datasets."""
     from smartmining.data.registry import available_datasets
@@ -246,9 +268,11 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Results folder [default: results/PROFILE].")
 @click.option("--readme", type=click.Path(path_type=Path), default=None,
               help="Also rewrite this README's results block (between <!-- results:start/end --> markers).")
+@click.option("--logs", type=click.Path(path_type=Path), default=None,
+              help="The pipeline's logs, which say why a dataset is missing [default: logs/PROFILE].")
 @user_errors
 def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], runs_dir: Path | None,
-           data_root: Path | None, out: Path | None, readme: Path | None) -> None:
+           data_root: Path | None, out: Path | None, readme: Path | None, logs: Path | None) -> None:
     """Tables, figures and REPORT.md from the run logs and embeddings of a profile."""
     from smartmining.report.build import build_report
     from smartmining.report.readme import update_readme
@@ -256,7 +280,8 @@ def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], r
     cfg = load(config_path, profile, overrides)
     name = cfg["profile"]
     out = out or Path("results") / name
-    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name)
+    path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name,
+                        logs=logs or Path("logs") / name)
     if readme is not None:
         update_readme(readme, out)
     click.echo(str(path))

@@ -1,3 +1,4 @@
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,60 +15,41 @@ TRAIN_CODE = code_digest(exclude=TRAINING_CODE_EXCLUDES)  # training reads all b
 REPORT_CODE = code_digest("report", "methods.py", "runs.py", "settings.py")
 RES = PROFILE["resources"]  # per rule: threads, mem_mb, runtime_min, gpu (params.yaml)
 PRETRAINED = PROFILE["model"]["init"] == "pretrain"
+CHECK_FILE = "results/{profile}/checked/{dataset}.json"  # the check rule's: the profile fits the data
 SELECTS = any(selection_runs(PROFILE, d) for d in PROFILE["datasets"])
 ASKS_GPU = any(r["gpu"] > 0 for r in RES.values())
 
 
 # --- jobs on this machine: never more threads than CPUs, never more GPU jobs than visible devices ---------
 # Snakemake lets `--cores 8` start 8 single-thread jobs on 2 CPUs. Locally every job also takes `cpus`
-# (its threads) from a pool of the machine's CPUs, and `gpu` jobs from a pool of the visible devices. On a
-# cluster (SLURM), the scheduler gives each job its own, and no pool is set. Which executor runs is known
-# only once the DAG is built, so the limits are set then (the first job's threads ask for them).
-_LIMITS = {}
-
-
-def on_this_machine():
-    """Whether the jobs run here, not on a cluster (a dry run with --jobs stands for a cluster)."""
-    plugin = workflow.executor_plugin
-    if plugin is None or plugin.name == "dryrun":
-        return workflow.global_resources["_nodes"].value is None
-    return workflow.local_exec
-
-
-def local_limits():
-    if not _LIMITS:
-        _LIMITS["local"] = on_this_machine()
-        if _LIMITS["local"]:
-            if "cpus" not in workflow.global_resources:  # a --resources cpus=N of the user wins
-                workflow.register_resource("cpus", machine_cpus())
-            gpus = visible_gpus(probe=ASKS_GPU)
-            if ASKS_GPU and gpus == 0:
-                print(f"WARNING: profile {PROFILE_NAME!r} asks for a GPU per job (resources.*.gpu in {PARAMS_FILE}) "
-                      "but none is visible (CUDA_VISIBLE_DEVICES, torch): its jobs run on the CPU, one at a time "
-                      "per CPU they ask for, slowly", file=sys.stderr)
-            elif ASKS_GPU and "gpu" not in workflow.global_resources:
-                workflow.register_resource("gpu", gpus)
-    return _LIMITS["local"]
+# (its threads) from a pool of the machine's CPUs, and `gpu` jobs from a pool of the visible devices (a
+# --resources cpus=N or gpu=N of yours wins). Submitting to a cluster (--jobs N, as workflow/profiles/slurm
+# does) sets no pool: the cluster gives each job its own CPUs and GPUs.
+LOCAL = workflow.global_resources["_nodes"].value is None
+CPUS = machine_cpus()
+GPUS = visible_gpus(probe=ASKS_GPU) if LOCAL else 0
+if LOCAL:
+    if "cpus" not in workflow.global_resources:
+        workflow.register_resource("cpus", CPUS)
+    if ASKS_GPU and GPUS == 0:
+        print(f"WARNING: profile {PROFILE_NAME!r} asks for a GPU per job (resources.*.gpu in {PARAMS_FILE}) but none "
+              "is visible (CUDA_VISIBLE_DEVICES, torch): its jobs run on the CPU, slowly", file=sys.stderr)
+    elif ASKS_GPU and "gpu" not in workflow.global_resources:
+        workflow.register_resource("gpu", GPUS)
 
 
 def job_threads(rule):
     """The rule's threads from params.yaml; locally at most the machine's CPUs (Snakemake caps at --cores)."""
-    want = RES[rule]["threads"]
-    return (lambda wildcards: min(want, machine_cpus()) if local_limits() else want)
+    return min(RES[rule]["threads"], CPUS) if LOCAL else RES[rule]["threads"]
 
 
 def job_resources(rule):
-    """mem_mb, runtime, gpu from params.yaml, and locally `cpus` = threads (the CPU pool above)."""
+    """mem_mb, runtime and gpu from params.yaml; locally, `cpus` = threads from the CPU pool, and no GPU where
+    none is visible (the job then runs on the CPU and says so in its log)."""
     r = RES[rule]
-    return {"mem_mb": r["mem_mb"], "runtime": r["runtime_min"], "gpu": lambda wildcards: gpu_of(r),
-            "cpus": lambda wildcards, threads: threads if local_limits() else None}
-
-
-def gpu_of(r):
-    """Locally without a visible device, a GPU job is a CPU job (the jobs warn in their logs)."""
-    if r["gpu"] and local_limits() and "gpu" not in workflow.global_resources:
-        return 0
-    return r["gpu"]
+    gpu = 0 if LOCAL and GPUS == 0 and "gpu" not in workflow.global_resources else r["gpu"]
+    out = {"mem_mb": r["mem_mb"], "runtime": r["runtime_min"], "gpu": gpu}
+    return {**out, "cpus": job_threads(rule)} if LOCAL else out
 
 
 def run_params(wildcards):
@@ -77,7 +59,7 @@ def run_params(wildcards):
 
 def run_inputs(wildcards):
     names = {"profile": PROFILE_NAME, "dataset": wildcards.dataset}
-    out = {"manifest": str(Path(DATA_DIR.format(**names), "manifest.csv"))}
+    out = {"manifest": str(Path(DATA_DIR.format(**names), "manifest.csv")), "checked": ancient(CHECK_FILE.format(**names))}
     if PRETRAINED:
         out["backbone"] = str(Path(PRETRAIN_DIR.format(**names), "backbone.pt"))
     if selected_keys(PROFILE, wildcards.run):

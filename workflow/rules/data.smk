@@ -17,9 +17,34 @@ rule prepare:
         " --out data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
 
 
+# Before any training: the profile against the prepared data (validation classes for the selection sweeps,
+# evaluation.ks, mining.k, batch sizes); a doomed profile stops here, naming the key. Its output is an
+# ancient() input of the training jobs: a rerun of the check (any parameter changed) retrains nothing.
+rule check:
+    input:
+        manifest="data/{profile}/{dataset}/manifest.csv",
+    output:
+        CHECK_FILE,
+    params:
+        params_file=PARAMS_FILE,
+        profile=digest({k: v for k, v in PROFILE.items() if k != "resources"}),
+        code=code_digest("profilecheck.py", "datacheck.py", "runs.py", "settings.py"),
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/check/{dataset}.log",
+    threads: job_threads("check")
+    resources:
+        **job_resources("check"),
+    shell:
+        "smartmining check --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --out {output} > {log} 2>&1"
+
+
 rule pretrain:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
+        checked=ancient(CHECK_FILE),
     output:
         backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
         record="runs/{profile}/{dataset}/_pretrain/pretrain.json",

@@ -20,6 +20,7 @@ from smartmining.methods import METHODS
 from smartmining.report import figures, inputs, runs, tables
 from smartmining.report.curves import metric_label, validation_metric
 from smartmining.report.doc import ReportDoc, deviation_headings
+from smartmining.report.missing import Folders, find_missing, missing_lines
 from smartmining.report.sections import dataset_section
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,11 @@ def selection_table(selection: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: Path, *,
-                 deviations: Path = Path("docs/deviations.md")) -> Path:
-    """Write the profile's report under ``out_dir`` and return the path of REPORT.md."""
+                 deviations: Path = Path("docs/deviations.md"), logs: Path | None = None) -> Path:
+    """Write the profile's report under ``out_dir`` and return the path of REPORT.md (``logs``: the
+    pipeline's logs/<profile>, where the report finds why a dataset is missing)."""
     runs_dir, out_dir, data_root = Path(runs_dir), Path(out_dir), Path(data_root)
+    folders = Folders(data_root, runs_dir, out_dir, Path(logs) if logs is not None else Path("logs") / cfg.get("profile", ""))
     figures.apply_style()
     expected = runs.expected_runs(cfg)
     curves, missing = runs.read_curves(runs_dir, expected)
@@ -117,6 +120,9 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
             "Data: [summary.csv](summary.csv), [curves.csv](curves.csv), [metrics.json](metrics.json).", "")
     if missing:
         doc.add("Runs without logs (left out): " + ", ".join(f"`{r.folder}`" for r in missing) + ".", "")
+        doc.add("## Missing from this report", "", "The pipeline went on past these (Snakemake's keep-going); "
+                "fix the cause and rerun `snakemake all`: only what is missing runs.", "")
+        doc.bullets(missing_lines(find_missing(cfg, missing, folders)))
     notes = input_notes(curves, selection, out_dir, controllers, cfg)
     doc.add("## Hyperparameters chosen on validation classes", "")
     if selection.empty:
@@ -127,7 +133,7 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     chosen = {(r.dataset, r.hyperparameter): r.chosen for r in selection.itertuples()}
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
            "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen}
-    for dataset in cfg["datasets"]:
+    for dataset in [d for d in cfg["datasets"] if any(r.dataset == d for r in present)]:
         dataset_section(doc, cfg, dataset, ctx)
 
     doc.add("## Deviations from the paper", "")
