@@ -40,7 +40,8 @@ rule report:
 # its log ("Missing from this report"). Not after Ctrl-C, and on a cluster only as a hint (not on the
 # login node). The exit status stays that of the failure.
 onerror:
-    text = Path(log).read_text(errors="replace") if log and Path(log).is_file() else ""
+    logs = [log] if isinstance(log, (str, Path)) else list(log or [])  # Snakemake's own log(s) of this run
+    text = "".join(Path(p).read_text(errors="replace") for p in logs if Path(p).is_file())
     if "Error in rule" in text and "Terminating processes on user request" not in text:
         command = (f"smartmining report --config {PARAMS_FILE} --profile {PROFILE_NAME} --runs runs/{PROFILE_NAME}"
                    f" --out results/{PROFILE_NAME}")
