@@ -21,6 +21,7 @@ from smartmining.report import figures, inputs, runs, tables
 from smartmining.report.curves import metric_label, validation_metric
 from smartmining.report.doc import ReportDoc, deviation_headings
 from smartmining.report.missing import Folders, find_missing, missing_lines
+from smartmining.report.regime import read_regime
 from smartmining.report.sections import dataset_section
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,8 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
                   "hyperparameters chosen on validation classes (validation scores in %)")
     chosen = {(r.dataset, r.hyperparameter): r.chosen for r in selection.itertuples()}
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
-           "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen}
+           "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen,
+           "regime": read_regime(runs_dir, present)}
     for dataset in [d for d in cfg["datasets"] if any(r.dataset == d for r in present)]:
         dataset_section(doc, cfg, dataset, ctx)
 

@@ -45,7 +45,7 @@ def stage_outputs(cfg: dict[str, Any], dataset: str, f: Folders) -> list[tuple[s
     """(stage, output, log) of the per-dataset stages before training, in pipeline order."""
     stages = [("prepare", f.data / dataset / "manifest.csv", f.logs / "prepare" / f"{dataset}.log"),
               ("check", f.results / "checked" / f"{dataset}.json", f.logs / "check" / f"{dataset}.log")]
-    if cfg["model"].get("init") == "pretrain":
+    if cfg.get("model", {}).get("init") == "pretrain":
         stages.append(("pretrain", f.runs / dataset / "_pretrain" / "backbone.pt", f.logs / "pretrain" / f"{dataset}.log"))
     if selection_runs(cfg, dataset):
         stages.append(("select", f.results / "selection" / f"{dataset}.json", f.logs / "select" / f"{dataset}.log"))
