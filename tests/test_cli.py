@@ -178,3 +178,21 @@ def test_faiss_loader_lines_only_with_verbose(saved) -> None:
     assert quiet.returncode == 0 and "faiss" not in quiet.stderr, quiet.stderr
     loud = subprocess.run([*base, "--verbose", *args], capture_output=True, text=True, timeout=300)
     assert loud.returncode == 0 and "faiss.loader" in loud.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--seed", "-1", "--dataset", "glyphs", "--method", "random", "--out", "x"],  # click's range check
+    ["bogus"],                                                                          # click's unknown command
+    ["check", "--dataset", "glyphs", "--config", "no-such-params.yaml"],                 # ours
+])
+def test_every_error_is_one_line_starting_the_same_way(argv: list[str], tmp_path: Path) -> None:
+    import os
+
+    import smartmining
+
+    env = {**os.environ, "PYTHONPATH": str(Path(smartmining.__file__).resolve().parents[1])}  # this checkout's package
+    proc = subprocess.run([sys.executable, "-m", "smartmining", *argv], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

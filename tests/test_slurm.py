@@ -321,15 +321,14 @@ def test_an_interrupted_snakemake_cancels_its_jobs_and_a_rerun_redoes_no_finishe
 def test_submitted_jobs_carry_the_profiles_resources_account_and_partitions(cluster_run: dict) -> None:
     user = yaml.safe_load(readme_user_profile()[1])
     asked = {**submitted_resources(cluster_run["first"]), **submitted_resources(cluster_run["second"])}
-    res = load_params(cluster_run["project"] / "params.yaml", PROFILE)["resources"]
+    res = load_params(cluster_run["project"] / "params.yaml", PROFILE)["resources"]  # per rule
     jobs = [j for j in cluster_run["jobs"] if j["State"] == "COMPLETED"]
     assert {rule_of(j) for j in jobs} >= {"prepare", "train", "evaluate", "report"}
     for job in jobs:
         rule, want = rule_of(job), asked[job["JobIDRaw"]]
         assert want["rule"] == rule, (job, want)
-        if rule == "train":  # what the training rule asks is the profile's, in params.yaml
-            assert (want["threads"], want["mem_mb"], want["runtime"]) == (
-                res["train_threads"], res["train_mem_mb"], res["train_runtime_min"])
+        mine = res["baseline" if rule == "pretrained_baseline" else rule]  # what each rule asks is the profile's
+        assert (want["threads"], want["mem_mb"], want["runtime"]) == (mine["threads"], mine["mem_mb"], mine["runtime_min"])
         partition = user.get("set-resources", {}).get(rule, {}).get(
             "slurm_partition", user["default-resources"]["slurm_partition"])
         assert job["Partition"] == partition, job
@@ -373,11 +372,12 @@ def test_the_paper_profile_asks_one_gpu_per_training_job_on_the_cluster_profile(
     project = make_project(tmp_path)
     proc = snakemake(project, "-n", "--workflow-profile", "workflow/profiles/slurm", "all", "--config", "profile=paper")
     blocks = re.findall(r"^rule train:\n(.*?)\n(?:Shell command|\n)", proc.stdout, re.S | re.M)
-    res = load_params(project / "params.yaml", "paper")["resources"]
+    res = load_params(project / "params.yaml", "paper")["resources"]["train"]
     assert blocks and res["gpu"] == 1
     for block in blocks:
         line = next(x for x in block.splitlines() if x.strip().startswith("resources:"))
         resources = dict(kv.split("=", 1) for kv in line.split(":", 1)[1].strip().split(", "))
-        assert resources["gpu"] == "1" and resources["mem_mb"] == str(res["train_mem_mb"])
-        assert resources["runtime"] == str(res["train_runtime_min"])
+        assert resources["gpu"] == "1" and resources["mem_mb"] == str(res["mem_mb"])
+        assert resources["runtime"] == str(res["runtime_min"])
+        assert "cpus" not in resources  # the local CPU pool is not submitted to the cluster
     assert len(blocks) == planned_jobs(project, "all", "--config", "profile=paper")["train"]

@@ -5,30 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from smartmining.cli_support import check_dataset_options, setup_logging, user_errors
+from smartmining.cli_support import (Main, check_dataset_options, config_option, profile_option,
+                                     profile_options, setup_logging, threads_option, user_errors)
 from smartmining.errors import SmartMiningError
-
-DEFAULT_PARAMS = "params.yaml"
-
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_PARAMS, show_default=True,
-    help="params.yaml holding the profiles.",
-)
-profile_option = click.option("--profile", default=None, help="Profile of params.yaml (default: its 'profile' key).")
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-    help="Override one parameter of the profile, e.g. --set train.epochs=3 (repeatable).",
-)
-
-
-def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--config, --profile and --set: which profile of which params.yaml, with what overrides."""
-    return config_option(profile_option(set_option(func)))
 
 
 def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> dict[str, Any]:
@@ -37,7 +20,7 @@ def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> 
     return load_params(config_path, profile, overrides)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="smartmining")
 @click.option("-v", "--verbose", is_flag=True, help="Log more (FAISS's loader included).")
 def main(verbose: bool) -> None:
@@ -70,6 +53,28 @@ def prepare(dataset: str, out: Path, config_path: Path, profile: str | None, ove
     check_dataset_options(dataset, opts, {text.partition("=")[0] for text in options})
     manifest = prepare_dataset(dataset, out, **opts)
     click.echo(str(manifest))
+
+
+@main.command()
+@profile_options
+@click.option("--dataset", required=True, help="Dataset name.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Also write the splits' counts here (JSON).")
+@user_errors
+def check(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, data_dir: Path | None,
+          out: Path | None) -> None:
+    """Check the profile against the prepared dataset before any training: every stage's data-dependent
+    parameters (validation classes for the selection sweeps, evaluation.ks, mining.k, batch sizes)."""
+    from smartmining import atomic
+    from smartmining.profilecheck import check_dataset
+    from smartmining.runs import DATA_DIR
+
+    cfg = load(config_path, profile, overrides)
+    counts = check_dataset(cfg, dataset, data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset)))
+    if out is not None:
+        atomic.write_json(out, {"dataset": dataset, "splits": counts})
+    click.echo(json.dumps(counts))
 
 
 @main.command()
@@ -117,14 +122,15 @@ def _selection(path: Path | None, cfg: dict[str, Any], dataset: str, name: str) 
               help="The select stage's choices [default: results/PROFILE/selection/DATASET.json, where the run needs them].")
 @click.option("--init-from", type=click.Path(path_type=Path), default=None,
               help="The pretrain stage's backbone [default: runs/PROFILE/DATASET/_pretrain/backbone.pt when model.init = pretrain].")
+@threads_option
 @click.option("--quiet", is_flag=True, help="No progress bars (for pipelines).")
 @click.option("--restart", is_flag=True, help="Ignore an existing checkpoint and train from scratch.")
 @click.option("--restart-if-changed", is_flag=True,
               help="Train from scratch when the checkpoint was written with other parameters (else: an error).")
 @user_errors
 def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, method: str, seed: int,
-          out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, quiet: bool, restart: bool,
-          restart_if_changed: bool) -> None:
+          out: Path, data_dir: Path | None, selection: Path | None, init_from: Path | None, threads: int | None,
+          quiet: bool, restart: bool, restart_if_changed: bool) -> None:
     """Train one (dataset, method or sweep point, seed) run; writes epochs.csv, metrics.json, embeddings, checkpoint.
 
     Under `torchrun --nproc_per_node=N -m smartmining train ...` the N processes train the one run together.
@@ -135,7 +141,8 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
     cfg = load(config_path, profile, overrides)
     data_dir = data_dir or Path(DATA_DIR.format(profile=cfg["profile"], dataset=dataset))
     final = train_named(cfg, dataset, method, seed, out, data_dir, selection=_selection(selection, cfg, dataset, method),
-                        init_from=init_from, progress=not quiet, restart=restart, restart_if_changed=restart_if_changed)
+                        init_from=init_from, progress=not quiet, restart=restart, restart_if_changed=restart_if_changed,
+                        threads=threads)
     if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 reports
         click.echo(json.dumps(final, indent=2))
 
@@ -146,16 +153,18 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for backbone.pt [default: runs/PROFILE/DATASET/_pretrain].")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
+@threads_option
 @user_errors
 def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
-             data_dir: Path | None) -> None:
+             data_dir: Path | None, threads: int | None) -> None:
     """Pretrain the backbone on the dataset's source classes (disjoint from train, validation and test)."""
     from smartmining.runs import DATA_DIR, PRETRAIN_DIR
     from smartmining.training.job import pretrain_backbone
 
     cfg = load(config_path, profile, overrides)
     names = {"profile": cfg["profile"], "dataset": dataset}
-    record = pretrain_backbone(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(PRETRAIN_DIR.format(**names)))
+    record = pretrain_backbone(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(PRETRAIN_DIR.format(**names)),
+                               threads=threads)
     click.echo(json.dumps(record, indent=2))
 
 
@@ -234,9 +243,10 @@ def evaluate(embeddings: Path, labels: Path, out: Path, ks: tuple[int, ...], see
               help="The seed of the new head (and of the class split, with train.redraw_split).")
 @click.option("--kind", type=click.Choice(["untrained", "pretrained"]), default=None,
               help="untrained: random weights; pretrained: the network runs start from [default: pretrained with --init-from].")
+@threads_option
 @user_errors
 def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path,
-             data_dir: Path | None, init_from: Path | None, seed: int, kind: str | None) -> None:
+             data_dir: Path | None, init_from: Path | None, seed: int, kind: str | None, threads: int | None) -> None:
     """Evaluate the untrained (or pretrained-only) network on the test split: the floors of every table."""
     from smartmining.runs import DATA_DIR, RESULTS_DIR
     from smartmining.training.job import baseline as run_baseline
@@ -246,7 +256,7 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
     kind = kind or ("pretrained" if init_from else "untrained")
     out = out or Path(RESULTS_DIR.format(**names)) / kind / dataset / f"seed{seed}"
     metrics = run_baseline(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out, init_from=init_from,
-                           seed=seed, kind=kind)
+                           seed=seed, kind=kind, threads=threads)
     click.echo(json.dumps(metrics, indent=2))
 
 
@@ -262,10 +272,12 @@ def baseline(config_path: Path, profile: str | None, overrides: tuple[str, ...],
 @click.option("--reference", type=click.Path(path_type=Path), default=None,
               help="readings.json to compare this run's readings with [default: the committed results/PROFILE/readings.json].")
 @click.option("--no-reference", is_flag=True, help="Compare with no reference report.")
+@click.option("--logs", type=click.Path(path_type=Path), default=None,
+              help="The pipeline's logs, which say why a dataset is missing [default: logs/PROFILE].")
 @user_errors
 def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], runs_dir: Path | None,
            data_root: Path | None, out: Path | None, readme: Path | None, reference: Path | None,
-           no_reference: bool) -> None:
+           no_reference: bool, logs: Path | None) -> None:
     """Tables, figures and REPORT.md from the run logs and embeddings of a profile; the readings compared with a
     reference report's (held, changed, contradicted)."""
     from smartmining.report.build import build_report
@@ -275,7 +287,8 @@ def report(config_path: Path, profile: str | None, overrides: tuple[str, ...], r
     name = cfg["profile"]
     out = out or Path("results") / name
     path = build_report(cfg, runs_dir or Path("runs") / name, out, data_root or Path("data") / name,
-                        reference=reference, use_reference=not no_reference, echo=lambda line: click.echo(line, err=True))
+                        reference=reference, use_reference=not no_reference, echo=lambda line: click.echo(line, err=True),
+                        logs=logs or Path("logs") / name)
     if readme is not None:
         update_readme(readme, out, name)
     click.echo(str(path))

@@ -6,6 +6,8 @@
   left empty are removed, so a failed start leaves nothing behind.
 - ``setup_logging`` logs INFO to stderr (DEBUG with ``--verbose``) and silences FAISS's loader, which
   reports every library it tries, failures included, unless ``--verbose``.
+- ``Main``, the command group, prints click's own usage errors the same way ("error: ..." on one line).
+- The options several commands share: --config, --profile, --set (``profile_options``) and --threads.
 - ``check_dataset_options`` checks ``--option KEY=VALUE`` values against the dataset preparer's types.
 """
 
@@ -40,6 +42,47 @@ _HINTS = {
     errno.EEXIST: "a file of that name is in the way of a folder: choose another path",
 }
 QUIET_LOGGERS = ("faiss", "faiss.loader")
+DEFAULT_PARAMS = "params.yaml"
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_PARAMS, show_default=True,
+    help="params.yaml holding the profiles.",
+)
+profile_option = click.option("--profile", default=None, help="Profile of params.yaml (default: its 'profile' key).")
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+    help="Override one parameter of the profile, e.g. --set train.epochs=3 (repeatable).",
+)
+
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="CPU threads of this job [default: the profile's train.threads]; the pipeline passes the threads it allots.",
+)
+
+
+def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--config, --profile and --set: which profile of which params.yaml, with what overrides."""
+    return config_option(profile_option(set_option(func)))
+
+
+class Main(click.Group):
+    """The command group. Click's own usage errors (a missing option, a value out of range) read as every
+    other error of the command line: one line starting with "error:" (cli_support.user_errors), status 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def os_error_message(exc: OSError) -> str:

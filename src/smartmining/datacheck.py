@@ -21,9 +21,10 @@ from smartmining.training.data import RunData
 COLOUR_SAMPLE = 8  # training images looked at to tell colour from grey
 
 
-def data_problems(method: MethodSpec, settings: Settings, data: RunData) -> list[str]:
-    """Every data-dependent parameter of the run that the data cannot satisfy, as 'key = value: why; set ...'."""
-    train = data.split("train").labels
+def data_problems(method: MethodSpec, settings: Settings, labels: dict[str, np.ndarray]) -> list[str]:
+    """Every data-dependent parameter of the run that the data cannot satisfy, as 'key = value: why; set ...'.
+    ``labels``: the class labels of each split present (train, val, test, ...)."""
+    train = labels["train"]
     n_train = len(train)
     classes, counts = np.unique(train, return_counts=True)
     usable = int((counts >= 2).sum())
@@ -38,8 +39,8 @@ def data_problems(method: MethodSpec, settings: Settings, data: RunData) -> list
         problems.append(f"train.semihard_classes = {t.semihard_classes} (P of P x K) exceeds the {usable} training "
                         f"classes with at least 2 images; set it to at most {usable}")
     for split in ("val", "test"):
-        if split in data.splits:
-            n = len(data.split(split).labels)
+        if split in labels:
+            n = len(labels[split])
             too_big = [k for k in settings.evaluation.ks if k >= n]
             if too_big:
                 problems.append(f"evaluation.ks = {list(settings.evaluation.ks)}: Recall@{too_big[0]} needs more than "
@@ -47,11 +48,12 @@ def data_problems(method: MethodSpec, settings: Settings, data: RunData) -> list
     return problems
 
 
-def colour_problem(settings: Settings, data: RunData, data_dir: Path, dataset: str) -> str | None:
-    """Grey input (transform.channels = 1) for colour images would throw the colour away: say so."""
+def colour_problem(settings: Settings, paths: list[str], data_dir: Path, dataset: str) -> str | None:
+    """Grey input (transform.channels = 1) for colour images (``paths``: training images) would throw the
+    colour away: say so."""
     if int(settings.transform["channels"]) != 1:
         return None
-    for path in data.split("train").paths[:COLOUR_SAMPLE]:
+    for path in paths[:COLOUR_SAMPLE]:
         try:
             with Image.open(Path(data_dir) / path) as image:
                 bands = image.getbands()
@@ -73,8 +75,8 @@ def _differs(image: Image.Image) -> bool:
 
 def check_run_data(method: MethodSpec, settings: Settings, data: RunData, data_dir: Path, dataset: str) -> None:
     """Raise one SmartMiningError listing every data-dependent parameter the prepared data cannot satisfy."""
-    problems = data_problems(method, settings, data)
-    colour = colour_problem(settings, data, data_dir, dataset)
+    problems = data_problems(method, settings, {name: split.labels for name, split in data.splits.items()})
+    colour = colour_problem(settings, list(data.split("train").paths), data_dir, dataset)
     if colour:
         problems.append(colour)
     if problems:

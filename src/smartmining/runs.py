@@ -144,7 +144,7 @@ def profile_runs(cfg: dict[str, Any], *, kinds: tuple[str, ...] = ("matrix", "tu
 def _final_equal(cfg: dict[str, Any], dataset: str, sweep: str, method: str, value: float, seed: int,
                  selections: dict[str, dict[str, Any]] | None) -> str | None:
     """The method, where its final run of ``seed`` trains with ``value`` of the swept parameter."""
-    if selections is None or method not in cfg["methods"] or seed not in map(int, cfg["seeds"]):
+    if not selections or dataset not in selections or method not in cfg["methods"] or seed not in map(int, cfg["seeds"]):
         return None
     _, final = run_profile(cfg, method, selections.get(dataset))
     section, param = SWEEPS[sweep].parameter.split(".")

@@ -116,6 +116,41 @@ class ReportSettings:
     gain_fraction: float = 0.95  # convergence: the first epoch reaching this share of the gain over epoch 0
 
 
+@dataclass(frozen=True)
+class RuleResources:
+    """What one pipeline job asks for (Snakemake's threads, mem_mb, runtime; SLURM's --cpus-per-task, --mem,
+    -t, --gpus). Locally, ``gpu`` jobs never outnumber the visible devices (workflow/rules/common.smk)."""
+
+    threads: int = 1
+    mem_mb: int = 2000
+    runtime_min: int = 30
+    gpu: int = 0
+
+
+# [ours] The defaults per rule, for the small profiles; the paper profiles size theirs in params.yaml
+# (README, "Running on a cluster", says from which measurements).
+RULE_RESOURCES: dict[str, RuleResources] = {
+    "prepare": RuleResources(mem_mb=4000, runtime_min=60),  # a download and extraction
+    "check": RuleResources(runtime_min=10),
+    "pretrain": RuleResources(),
+    "features": RuleResources(),  # the frozen trunk's outputs, once per dataset (model.cache_frozen)
+    "train": RuleResources(),
+    "baseline": RuleResources(runtime_min=10),
+    "evaluate": RuleResources(runtime_min=10),
+    "select": RuleResources(mem_mb=1000, runtime_min=10),
+    "report": RuleResources(mem_mb=4000, runtime_min=30),
+}
+
+
+def resources_with_defaults(section: dict[str, Any]) -> dict[str, Any]:
+    """params.yaml's ``resources`` with every rule and key present."""
+    out = {}
+    for rule, default in RULE_RESOURCES.items():
+        given = section.get(rule) or {}
+        out[rule] = {f.name: given.get(f.name, getattr(default, f.name)) for f in fields(RuleResources)}
+    return {**section, **out}
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "train": TrainSettings,
@@ -142,6 +177,8 @@ def with_defaults(profile: dict[str, Any]) -> dict[str, Any]:
                 section[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
             elif f.default_factory is not MISSING:
                 section[f.name] = f.default_factory()
+    if isinstance(out.setdefault("resources", {}), dict):
+        out["resources"] = resources_with_defaults(out["resources"])
     return out
 
 

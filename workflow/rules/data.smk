@@ -9,18 +9,42 @@ rule prepare:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/prepare/{dataset}.log",
-    threads: 1
+    threads: job_threads("prepare")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **job_resources("prepare"),
     shell:
         "smartmining prepare --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --out data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
 
 
+# Before any training: the profile against the prepared data (validation classes for the selection sweeps,
+# evaluation.ks, mining.k, batch sizes); a doomed profile stops here, naming the key. Its output is an
+# ancient() input of the training jobs: a rerun of the check (any parameter changed) retrains nothing.
+rule check:
+    input:
+        manifest="data/{profile}/{dataset}/manifest.csv",
+    output:
+        CHECK_FILE,
+    params:
+        params_file=PARAMS_FILE,
+        profile=digest({k: v for k, v in PROFILE.items() if k != "resources"}),
+        code=code_digest("profilecheck.py", "datacheck.py", "runs.py", "settings.py"),
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/check/{dataset}.log",
+    threads: job_threads("check")
+    resources:
+        **job_resources("check"),
+    shell:
+        "smartmining check --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --out {output} > {log} 2>&1"
+
+
 rule pretrain:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
+        checked=ancient(CHECK_FILE),
     output:
         backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
         record="runs/{profile}/{dataset}/_pretrain/pretrain.json",
@@ -32,14 +56,12 @@ rule pretrain:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/pretrain/{dataset}.log",
-    threads: RES.get("train_threads", 1)
+    threads: job_threads("pretrain")
     resources:
-        mem_mb=RES.get("train_mem_mb", 2000),
-        runtime=RES.get("train_runtime_min", 60),
-        gpu=RES.get("gpu", 0),
+        **job_resources("pretrain"),
     shell:
         "smartmining pretrain --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --out runs/{wildcards.profile}/{wildcards.dataset}/_pretrain > {log} 2>&1"
+        " --out runs/{wildcards.profile}/{wildcards.dataset}/_pretrain --threads {threads} > {log} 2>&1"
 
 
 rule features:
@@ -56,11 +78,9 @@ rule features:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/features/{dataset}.log",
-    threads: RES.get("train_threads", 1)
+    threads: job_threads("features")
     resources:
-        mem_mb=RES.get("train_mem_mb", 2000),
-        runtime=RES.get("train_runtime_min", 60),
-        gpu=RES.get("gpu", 0),
+        **job_resources("features"),
     shell:
         "smartmining features --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
-        " --out runs/{wildcards.profile}/{wildcards.dataset}/_features > {log} 2>&1"
+        " --out runs/{wildcards.profile}/{wildcards.dataset}/_features --threads {threads} > {log} 2>&1"

@@ -12,10 +12,9 @@ rule evaluate:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/evaluate/{dataset}/{run}/seed{seed}.log",
-    threads: 1
+    threads: job_threads("evaluate")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources("evaluate"),
     shell:
         "smartmining evaluate --config {params.params_file} --profile {wildcards.profile}"
         " --embeddings {input.embeddings} --labels {input.labels} --out {output} > {log} 2>&1"
@@ -33,14 +32,13 @@ rule baseline:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/baseline/{dataset}/seed{seed}.log",
-    threads: 1
+    threads: job_threads("baseline")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources("baseline"),
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --kind untrained --seed {wildcards.seed} --out results/{wildcards.profile}/untrained/{wildcards.dataset}/seed{wildcards.seed}"
-        " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --threads {threads} > {log} 2>&1"
 
 
 rule pretrained_baseline:
@@ -57,12 +55,11 @@ rule pretrained_baseline:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/baseline/{dataset}-pretrained/seed{seed}.log",
-    threads: 1
+    threads: job_threads("baseline")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **job_resources("baseline"),
     shell:
         "smartmining baseline --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --kind pretrained {params.init} --seed {wildcards.seed}"
         " --out results/{wildcards.profile}/pretrained/{wildcards.dataset}/seed{wildcards.seed}"
-        " --data-dir data/{wildcards.profile}/{wildcards.dataset} > {log} 2>&1"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --threads {threads} > {log} 2>&1"

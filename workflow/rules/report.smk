@@ -33,10 +33,31 @@ rule report:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/report.log",
-    threads: 1
+    threads: job_threads("report")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **job_resources("report"),
     shell:
         "smartmining report --config {params.params_file} --profile {wildcards.profile} --runs runs/{wildcards.profile}"
         " --out results/{wildcards.profile} > {log} 2>&1"
+
+
+# One dataset's failure does not stop the others (keep-going in workflow/profiles/*): when jobs failed, the
+# report is still written from what finished, naming each missing dataset, the stage that stopped it and
+# its log ("Missing from this report"). Not after Ctrl-C, and on a cluster only as a hint (not on the
+# login node). The exit status stays that of the failure.
+onerror:
+    logs = [log] if isinstance(log, (str, Path)) else list(log or [])  # Snakemake's own log(s) of this run
+    text = "".join(Path(p).read_text(errors="replace") for p in logs if Path(p).is_file())
+    if "Error in rule" in text and "Terminating processes on user request" not in text:
+        command = (f"smartmining report --config {PARAMS_FILE} --profile {PROFILE_NAME} --runs runs/{PROFILE_NAME}"
+                   f" --out results/{PROFILE_NAME}")
+        if LOCAL:
+            report_log = Path(f"logs/{PROFILE_NAME}/report.log")
+            report_log.parent.mkdir(parents=True, exist_ok=True)
+            with report_log.open("w") as fh:
+                done = subprocess.run(command.split(), stdout=fh, stderr=subprocess.STDOUT).returncode == 0
+            print(f"Some jobs failed; the report of what finished, with what is missing and why: "
+                  f"results/{PROFILE_NAME}/REPORT.md" if done else f"Some jobs failed; no report ({report_log})",
+                  file=sys.stderr)
+        else:
+            print(f"Some jobs failed; for a report of what finished: {command}", file=sys.stderr)

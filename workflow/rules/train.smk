@@ -15,15 +15,13 @@ rule train:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/train/{dataset}/{run}/seed{seed}.log",
-    threads: RES.get("train_threads", 1)
+    threads: job_threads("train")
     resources:
-        mem_mb=RES.get("train_mem_mb", 2000),
-        runtime=RES.get("train_runtime_min", 60),
-        gpu=RES.get("gpu", 0),
+        **job_resources("train"),
     shell:
         "smartmining train --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --method {wildcards.run} --seed {wildcards.seed} --out {params.out}"
-        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --quiet --restart-if-changed > {log} 2>&1"
+        " --data-dir data/{wildcards.profile}/{wildcards.dataset} --threads {threads} --quiet --restart-if-changed > {log} 2>&1"
 
 
 checkpoint select:
@@ -38,10 +36,9 @@ checkpoint select:
         "../envs/smartmining.yaml"
     log:
         "logs/{profile}/select/{dataset}.log",
-    threads: 1
+    threads: job_threads("select")
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **job_resources("select"),
     shell:
         "smartmining select --config {params.params_file} --profile {wildcards.profile} --dataset {wildcards.dataset}"
         " --runs runs/{wildcards.profile} --out {output} > {log} 2>&1"

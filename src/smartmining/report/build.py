@@ -22,6 +22,8 @@ from smartmining.report import claims, figures, inputs, replication, runs, stamp
 from smartmining.report.curves import metric_label, validation_metric
 from smartmining.report.doc import ReportDoc, deviation_headings
 from smartmining.report.family import Reading, to_json
+from smartmining.report.missing import Folders, find_missing, missing_lines
+from smartmining.report.regime import read_regime
 from smartmining.report.sections import dataset_section
 
 log = logging.getLogger(__name__)
@@ -134,16 +136,19 @@ def tuning_budget_line(selection: pd.DataFrame) -> str:
 
 def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: Path, *,
                  deviations: Path = Path("docs/deviations.md"), reference: Path | None = None,
-                 use_reference: bool = True, echo: Callable[[str], None] | None = None) -> Path:
+                 use_reference: bool = True, echo: Callable[[str], None] | None = None,
+                 logs: Path | None = None) -> Path:
     """Write the profile's report under ``out_dir`` and return the path of REPORT.md. The reference readings
     (replication.load_reference) are read before anything is written; ``echo`` receives the replication lines
-    (the log gets them without it)."""
+    (the log gets them without it); ``logs``: the pipeline's logs/<profile>, where the report finds why a
+    dataset is missing."""
     runs_dir, out_dir, data_root = Path(runs_dir), Path(out_dir), Path(data_root)
+    folders = Folders(data_root, runs_dir, out_dir, Path(logs) if logs is not None else Path("logs") / cfg.get("profile", ""))
     ref, ref_source = replication.load_reference(out_dir, reference, use_reference)
     made = stamp.make_stamp()
     st = claims.report_settings(cfg)
     figures.apply_style()
-    expected = runs.expected_runs(cfg)
+    expected = runs.expected_runs(cfg, out_dir)
     curves, missing = runs.read_curves(runs_dir, expected)
     present = [r for r in expected if r not in set(missing)]
     if not present:  # most likely a wrong --runs folder: an empty report would hide it
@@ -169,6 +174,9 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
             "Data: [summary.csv](summary.csv), [curves.csv](curves.csv), [metrics.json](metrics.json).", "")
     if missing:
         doc.add("Runs without logs (left out): " + ", ".join(f"`{r.folder}`" for r in missing) + ".", "")
+        doc.add("## Missing from this report", "", "The pipeline went on past these (Snakemake's keep-going); "
+                "fix the cause and rerun `snakemake all`: only what is missing runs.", "")
+        doc.bullets(missing_lines(find_missing(cfg, missing, folders)))
     notes = input_notes(curves, selection, out_dir, controllers, cfg)
     doc.add("## Hyperparameters chosen on validation classes", "")
     if selection.empty:
@@ -180,8 +188,9 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
     chosen = inputs.chosen_for_sweeps(selection, cfg)
     ctx = {"curves": curves, "summary": summary, "finals": finals, "published": tables.load_published(),
            "runs_dir": runs_dir, "data_root": data_root, "val_metric": val, "controllers": controllers, "chosen": chosen,
-           "baselines": baselines, "report_settings": st, "reembed_cost": cfg.get("train", {}).get("reembed_cost")}
-    datasets = list(cfg["datasets"])
+           "baselines": baselines, "report_settings": st, "reembed_cost": cfg.get("train", {}).get("reembed_cost"),
+           "regime": read_regime(runs_dir, present)}
+    datasets = [d for d in cfg["datasets"] if any(r.dataset == d for r in present)]
     methods = {d: [m for m in cfg["methods"] if m in set(curves.loc[curves["dataset"] == d, "run"])] for d in datasets}
     ctx["readings"] = found = claims.all_readings(ctx, datasets, methods, st)
     document = readings_document(cfg, found, st, made)

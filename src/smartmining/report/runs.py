@@ -24,9 +24,12 @@ PRETRAINED = "pretrained"
 BASELINES = (UNTRAINED, PRETRAINED)  # results/<profile>/<baseline>/<dataset>[/seed<s>]/metrics.json
 
 
-def expected_runs(cfg: dict[str, Any]) -> list[Run]:
-    """The runs of the profile's matrix and sweeps (``smartmining.runs`` owns the list)."""
-    return profile_runs(cfg)
+def expected_runs(cfg: dict[str, Any], out_dir: Path | None = None) -> list[Run]:
+    """The runs of the profile's matrix, tuning and sweeps (``smartmining.runs`` owns the list); with the select
+    stage's files under ``out_dir``, a sweep point equal to a final run reads that run's folder."""
+    files = {d: Path(out_dir) / "selection" / f"{d}.json" for d in cfg["datasets"]} if out_dir is not None else {}
+    selections = {d: json.loads(p.read_text()) for d, p in files.items() if p.is_file()}
+    return profile_runs(cfg, selections=selections or None)
 
 
 def read_json(path: Path, what: str) -> Any:

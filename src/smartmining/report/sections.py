@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from smartmining import atomic
 from smartmining.runs import Run, sweep_spec
 from smartmining.report import (compute, convergence, curves as curves_mod, figures, figures_kappa, galleries,
-                                readings, runs, setup, tables, tracking)
+                                readings, regime, runs, setup, tables, tracking)
 from smartmining.report.doc import ReportDoc
 from smartmining.report.stats import Interval, format_interval
 
@@ -200,7 +200,10 @@ def _sweep_block(doc: ReportDoc, dataset: str, ctx: dict[str, Any], kind: tuple[
 def published_section(doc: ReportDoc, dataset: str, methods: list[str], ctx: dict[str, Any]) -> None:
     doc.add("### Published numbers beside ours (the paper's Tables 1-2)", "")
     numeric = tables.results_table(ctx["summary"], ctx["published"], dataset, methods)
-    doc.table(doc.out_dir / "tables" / f"results_{dataset}", tables.display_table(numeric),
+    warning = regime.caveat(ctx["regime"], dataset)
+    if warning:
+        doc.add(warning, "")
+    doc.table(doc.out_dir / "tables" / f"results_{dataset}", tables.display_table(numeric, caveat=bool(warning)),
               f"{dataset}: test metrics (%), our mean over seeds; paper = published on {tables.published_dataset(dataset)}", numeric)
     if dataset in tables.PAPER_DATASETS:
         doc.add("Δ = ours − published (percentage points), means only; the published rows without a method of ours "
@@ -250,7 +253,8 @@ def dataset_section(doc: ReportDoc, cfg: dict[str, Any], dataset: str, ctx: dict
     verdict_section(doc, dataset, methods, ctx)
     compute_section(doc, dataset, methods, ctx)
     doc.add("### Setup read from the logs", "")
-    doc.bullets(setup.triplet_budget(curves, dataset, methods) + setup.index_used(curves, dataset)
+    doc.bullets(regime.setup_lines(ctx["regime"], dataset)
+                + setup.triplet_budget(curves, dataset, methods) + setup.index_used(curves, dataset)
                 + setup.random_fallbacks(curves, dataset) + setup.baseline_floor(ctx["summary"], dataset, methods))
     convergence_section(doc, cfg, dataset, methods, ctx)
     sweeps_section(doc, dataset, ctx, cfg)

@@ -147,19 +147,21 @@ def _num(value: float, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def display_table(table: pd.DataFrame) -> pd.DataFrame:
+def display_table(table: pd.DataFrame, caveat: bool = False) -> pd.DataFrame:
     """The published comparison as strings with the paper's headers (2 decimals, percent): our mean over
     seeds (the intervals are in the primary table), the published numbers of ``published_dataset(dataset)``
-    and, on the paper's datasets, ours minus published."""
+    and, on the paper's datasets, ours minus published; with ``caveat`` (not the paper's protocol, see
+    regime.py) the published and difference columns are marked with an asterisk."""
+    mark = "*" if caveat else ""
     out = pd.DataFrame({"Method": table["method"], "Paper row": table["paper_row"],
                         "Seeds": [str(n) if n else "" for n in table["n_seeds"]]})
     for metric, (head, _) in TABLE_METRICS.items():
         out[head] = [_num(v) for v in table[f"{metric}_mean"]]
     for metric, (head, _) in TABLE_METRICS.items():
-        out[f"paper {head}"] = [_num(v) for v in table[f"paper_{metric}"]]
+        out[f"paper {head}{mark}"] = [_num(v) for v in table[f"paper_{metric}"]]
     if f"diff_{next(iter(TABLE_METRICS))}" in table.columns:
         for metric, (head, _) in TABLE_METRICS.items():
-            out[f"Δ {head}"] = [_num(v, signed=True) for v in table[f"diff_{metric}"]]
+            out[f"Δ {head}{mark}"] = [_num(v, signed=True) for v in table[f"diff_{metric}"]]
     return out
 
 

@@ -21,20 +21,29 @@ from smartmining.runs import ResolvedRun, features_dir, init_path, resolve
 from smartmining.settings import Settings
 from smartmining.training import distributed
 from smartmining.training.checkpoint import CHECKPOINT_NAME
-from smartmining.training.data import load_run_data, resolve_device
+from smartmining.training.data import load_run_data
 from smartmining.training.features import FEATURES_NAME, INDEX_NAME, check_cacheable
+from smartmining.training.placement import place
 from smartmining.training.pretrain import pretrain
 from smartmining.training.trainer import Trainer, build_network, evaluate_network, seed_everything
 
 
+def wants_gpu(profile: dict[str, Any], rule: str = "train") -> bool:
+    """Whether the profile's pipeline gives this kind of job a GPU (params.yaml's resources)."""
+    return bool(profile.get("resources", {}).get(rule, {}).get("gpu", 0))
+
+
 def train(run: ResolvedRun, seed: int, out: Path, data_dir: Path, *, init_from: Path | None = None,
           features: Path | None = None, progress: bool = True, restart: bool = False,
-          restart_if_changed: bool = False) -> dict[str, Any]:
-    """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics."""
+          restart_if_changed: bool = False, threads: int | None = None) -> dict[str, Any]:
+    """Train one resolved run to completion, resuming from ``out``'s checkpoint; returns the final test metrics.
+    ``threads``: the CPU threads the job was given (default: train.threads); not part of the run's key."""
     settings = Settings.of(run.profile)
     out = Path(out)
     # under torchrun (WORLD_SIZE > 1) this process is one rank of the run (training/distributed.py)
     rank, world = distributed.setup(settings.train.device)
+    settings, _ = place(settings, threads=threads, wants_gpu=wants_gpu(run.profile), job=f"train {run.method.name} seed {seed}",
+                        distributed=world > 1)
     data = load_run_data(settings, run.dataset, Path(data_dir), seed=seed, features=features)
     check_run_data(run.method, settings, data, Path(data_dir), run.dataset)  # before the run folder exists
     out.mkdir(parents=True, exist_ok=True)
@@ -58,26 +67,28 @@ def train_named(profile: dict[str, Any], dataset: str, name: str, seed: int, out
     return train(run, seed, out, data_dir, init_from=init_from or init_path(profile, dataset), **options)
 
 
-def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, seed: int = 0) -> dict[str, Any]:
-    settings = Settings.of(profile)
+def pretrain_backbone(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, seed: int = 0,
+                      threads: int | None = None) -> dict[str, Any]:
+    settings, _ = place(Settings.of(profile), threads=threads, wants_gpu=wants_gpu(profile, "pretrain"), job=f"pretrain {dataset}")
     data = load_run_data(settings, dataset, Path(data_dir), purpose="pretrain")
     return pretrain(settings, data, Path(out), seed)
 
 
 def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *, init_from: Path | None = None,
-             seed: int = 0, kind: str = "untrained") -> dict[str, float]:
+             seed: int = 0, kind: str = "untrained", threads: int | None = None) -> dict[str, float]:
     """Test metrics of the network before any metric learning, under a new head: ``untrained`` (random
     weights) or ``pretrained`` (the network every run starts from: ImageNet weights, or the pretrain stage's
     backbone given as ``init_from``): the floors every table shows."""
-    settings = Settings.of(profile)
     if kind not in ("untrained", "pretrained"):
         raise SmartMiningError(f"baseline kind must be 'untrained' or 'pretrained', got {kind!r}")
+    settings, _ = place(Settings.of(profile), threads=threads, wants_gpu=wants_gpu(profile, "baseline"),
+                        job=f"baseline {dataset} ({kind}, seed {seed})")
     if kind == "untrained":
         settings = replace(settings, model=replace(settings.model, init="scratch", pretrained=False))
         init_from = None
     data = load_run_data(settings, dataset, Path(data_dir), purpose="baseline", seed=seed)
     seed_everything(seed)
-    device = resolve_device(settings.train.device)
+    device = torch.device(settings.train.device)
     metrics, emb = evaluate_network(build_network(settings, init_from).to(device), data, "test", settings, device)
     out = Path(out)
     atomic.write_npy(out / "test_embeddings.npy", emb)
@@ -86,11 +97,12 @@ def baseline(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, *
     return metrics
 
 
-def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path,
-                   batch_size: int = 256) -> dict[str, Any]:
+def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: Path, batch_size: int = 256,
+                   threads: int | None = None) -> dict[str, Any]:
     """The features stage (model.cache_frozen): the frozen trunk's output (float16) for every train/val/test
     image of the prepared dataset, so that every run trains and re-embeds only the later blocks."""
-    settings = Settings.of(profile)
+    settings, _ = place(Settings.of(profile), threads=threads, wants_gpu=wants_gpu(profile, "features"),
+                        job=f"features {dataset}")
     check_cacheable(settings)
     options = {**settings.data.get(dataset, {}), "skip_bad_images": settings.train.skip_bad_images}
     manifest = read_manifest(check_prepared(dataset, Path(data_dir), **options))
@@ -98,7 +110,7 @@ def cache_features(profile: dict[str, Any], dataset: str, data_dir: Path, out: P
     spec = settings.transform
     loaded = load_images_checked(manifest, Path(data_dir), "train", size=spec.get("resize") or spec["size"],
                                  channels=spec["channels"], skip_bad=settings.train.skip_bad_images)
-    device = resolve_device(settings.train.device)
+    device = torch.device(settings.train.device)
     seed_everything(0)
     trunk = build_network(settings).backbone.to(device).eval()
     transform = BatchTransform(spec, train=False)

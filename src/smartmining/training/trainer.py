@@ -33,6 +33,7 @@ from smartmining.settings import Settings
 from smartmining.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from smartmining.training.data import RunData, resolve_device
 from smartmining.training.epoch import EPOCH_COLUMNS, run_epoch
+from smartmining.training.placement import describe
 from smartmining.training.resume import check_resumable, same_run
 from smartmining.training.steps import SAMPLES_PER_EPOCH, EpochContext, EpochSteps, Step, epoch_steps
 
@@ -275,7 +276,8 @@ class Trainer:
         atomic.write_json(self.out / "provenance.json", provenance(
             str(self.device), self.seed,
             {"method": self.spec.name, "started": started, "finished": now_iso(), "threads": torch.get_num_threads(),
-             "epochs": self.settings.train.epochs, "data": self.data.notes},
+             "epochs": self.settings.train.epochs, "data": self.data.notes, "device_name": describe(self.device),
+             "amp": self.settings.train.amp, "pretrained": self.settings.model.pretrained, "init": self.settings.model.init},
         ))
         atomic.write_json(self.out / "metrics.json", final)
         return final
