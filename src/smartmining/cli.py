@@ -9,15 +9,10 @@ from typing import Any
 
 import click
 
-from smartmining.cli_support import (Main, check_dataset_options, config_option, profile_option,
+from smartmining import cli_stages
+from smartmining.cli_support import (Main, check_dataset_options, config_option, load, profile_option,
                                      profile_options, setup_logging, threads_option, user_errors)
 from smartmining.errors import SmartMiningError
-
-
-def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> dict[str, Any]:
-    from smartmining.config import load_params
-
-    return load_params(config_path, profile, overrides)
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +21,10 @@ def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> 
 def main(verbose: bool) -> None:
     """Smart Mining for Deep Metric Learning (Harwood et al., ICCV 2017), reproduced."""
     setup_logging(verbose)
+
+
+for _stage in (cli_stages.pretrain, cli_stages.features, cli_stages.select):
+    main.add_command(_stage)
 
 
 @main.command()
@@ -145,65 +144,6 @@ def train(config_path: Path, profile: str | None, overrides: tuple[str, ...], da
                         threads=threads)
     if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 reports
         click.echo(json.dumps(final, indent=2))
-
-
-@main.command()
-@profile_options
-@click.option("--dataset", required=True, help="Dataset name.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for backbone.pt [default: runs/PROFILE/DATASET/_pretrain].")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
-@threads_option
-@user_errors
-def pretrain(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
-             data_dir: Path | None, threads: int | None) -> None:
-    """Pretrain the backbone on the dataset's source classes (disjoint from train, validation and test)."""
-    from smartmining.runs import DATA_DIR, PRETRAIN_DIR
-    from smartmining.training.job import pretrain_backbone
-
-    cfg = load(config_path, profile, overrides)
-    names = {"profile": cfg["profile"], "dataset": dataset}
-    record = pretrain_backbone(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(PRETRAIN_DIR.format(**names)),
-                               threads=threads)
-    click.echo(json.dumps(record, indent=2))
-
-
-@main.command()
-@profile_options
-@click.option("--dataset", required=True, help="Dataset name.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="[default: runs/PROFILE/DATASET/_features].")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Prepared dataset folder [default: data/PROFILE/DATASET].")
-@user_errors
-def features(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, out: Path | None,
-             data_dir: Path | None) -> None:
-    """Cache the frozen blocks' outputs for every image (model.cache_frozen): runs train the rest on them."""
-    from smartmining.runs import DATA_DIR, FEATURES_DIR
-    from smartmining.training.job import cache_features
-
-    cfg = load(config_path, profile, overrides)
-    names = {"profile": cfg["profile"], "dataset": dataset}
-    record = cache_features(cfg, dataset, data_dir or Path(DATA_DIR.format(**names)), out or Path(FEATURES_DIR.format(**names)))
-    click.echo(json.dumps(record, indent=2))
-
-
-@main.command()
-@profile_options
-@click.option("--dataset", required=True, help="Dataset name.")
-@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=None, help="Folder of the profile's runs [default: runs/PROFILE].")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="selection JSON to write [default: results/PROFILE/selection/DATASET.json].")
-@user_errors
-def select(config_path: Path, profile: str | None, overrides: tuple[str, ...], dataset: str, runs_dir: Path | None,
-           out: Path | None) -> None:
-    """Choose the selection sweeps' hyperparameters on validation classes (never on test classes)."""
-    from smartmining import atomic
-    from smartmining.runs import SELECTION_FILE
-    from smartmining.selection import select as choose
-
-    cfg = load(config_path, profile, overrides)
-    chosen = choose(cfg, dataset, runs_dir or Path("runs") / cfg["profile"], cfg["evaluation"]["selection_metric"])
-    atomic.write_json(out or Path(SELECTION_FILE.format(profile=cfg["profile"], dataset=dataset)), chosen)
-    click.echo(json.dumps(chosen, indent=2))
 
 
 @main.command()

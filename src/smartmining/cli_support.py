@@ -191,3 +191,10 @@ def check_dataset_options(dataset: str, options: dict[str, Any], given: set[str]
         if hint is not None and key in options and not _accepts(options[key], hint):
             raise SmartMiningError(f"--option {key}={options[key]!r}: dataset {dataset!r} expects {_describe(hint)} "
                                    f"for {key}")
+
+
+def load(config_path: Path, profile: str | None, overrides: tuple[str, ...]) -> dict[str, Any]:
+    """The resolved, validated profile (params.yaml, the profile's name, --set overrides)."""
+    from smartmining.config import load_params
+
+    return load_params(config_path, profile, overrides)

@@ -25,7 +25,7 @@ from typing import Any
 from smartmining.config import apply_overrides, validate_profile
 from smartmining.errors import SmartMiningError
 from smartmining.methods import MethodSpec, get_method
-from smartmining.tuning import design, parse_tuning_name, tuning_point, tuning_run_name, tuning_spec
+from smartmining.tuning import chosen_values, design, parse_tuning_name, tuning_point, tuning_run_name, tuning_spec
 
 
 @dataclass(frozen=True)
@@ -164,12 +164,6 @@ def selected_keys(cfg: dict[str, Any], name: str) -> list[str]:
     point = sweep_point(name)
     keys = [p for p in design(cfg, spec.name)[0]] if design(cfg, spec.name) else []
     return [k for k in keys if point is None or k != SWEEPS[point.sweep].parameter]
-
-
-def chosen_values(selection: dict[str, Any] | None, method: str) -> dict[str, float]:
-    """A method's chosen values from a selection file's content (parameter -> value)."""
-    methods = (selection or {}).get("methods") or {}
-    return dict((methods.get(method) or {}).get("chosen") or {})
 
 
 def run_profile(cfg: dict[str, Any], name: str, selection: dict[str, Any] | None = None) -> tuple[MethodSpec, dict[str, Any]]:

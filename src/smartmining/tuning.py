@@ -103,6 +103,12 @@ def tuning_point(cfg: dict[str, Any], name: str) -> tuple[str, dict[str, float]]
     return method, points[index]
 
 
+def chosen_values(selection: dict[str, Any] | None, method: str) -> dict[str, float]:
+    """A method's chosen values from a selection file's content (parameter -> value)."""
+    methods = (selection or {}).get("methods") or {}
+    return dict((methods.get(method) or {}).get("chosen") or {})
+
+
 def check_tuning(cfg: dict[str, Any]) -> None:
     """Every method of the matrix can be given the same budget, and no final seed is a tuning seed."""
     tuning = tuning_spec(cfg)
