@@ -78,6 +78,19 @@ def test_a_profile_without_validation_classes_stops_at_the_check_before_any_trai
     assert not (project / "runs/mine").exists()
 
 
+@pytest.mark.slow
+def test_an_edit_that_dooms_a_prepared_profile_stops_before_any_job(tmp_path: Path) -> None:
+    project = new_project(tmp_path / "p")
+    write_params(project, "tiny", {**TINY, "datasets": ["glyphs"]})
+    snakemake(project, "results/tiny/checked/glyphs.json", "--config", "profile=tiny")  # prepared and checked
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["profiles"]["tiny"]["train"]["batch_triplets"] = 1000
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = snakemake(project, "-n", "all", "--config", "profile=tiny", check=False)
+    assert proc.returncode != 0
+    assert "train.batch_triplets = 1000 exceeds" in proc.stdout + proc.stderr
+
+
 GATE_SNAKEFILE = """
 from smartmining.config import load_params
 configfile: "workflow/config.yaml"

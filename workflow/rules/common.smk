@@ -1,3 +1,4 @@
+import functools
 import json
 import subprocess
 import sys
@@ -5,8 +6,11 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from smartmining.data.registry import check_prepared
+from smartmining.errors import SmartMiningError
 from smartmining.fingerprint import TRAINING_CODE_EXCLUDES, code_digest, digest
 from smartmining.machine import machine_cpus, visible_gpus
+from smartmining.profilecheck import check_dataset
 from smartmining.runs import (DATA_DIR, FEATURES_DIR, PRETRAIN_DIR, SELECTION_FILE, cache_key, dataset_options, profile_runs,
                               selected_keys, selection_runs)
 
@@ -69,9 +73,29 @@ def run_params(wildcards):
     return digest(cache_key(PROFILE, wildcards.dataset, wildcards.run, chosen))
 
 
+@functools.cache
+def checked_now(dataset):
+    """The check rule's test, run while the DAG is built where the data is already prepared as the profile
+    needs (else prepare and check run first): an edit that dooms a prepared profile stops before any job."""
+    data_dir = Path(DATA_DIR.format(profile=PROFILE_NAME, dataset=dataset))
+    options = {**PROFILE["data"].get(dataset, {}), "skip_bad_images": PROFILE["train"].get("skip_bad_images", False)}
+    try:
+        check_prepared(dataset, data_dir, **options)
+    except SmartMiningError:
+        return False  # not prepared yet, or with other options: the check rule runs after prepare
+    check_dataset(PROFILE, dataset, data_dir)
+    return True
+
+
+def checked_input(wildcards):
+    """The check rule's output as an ancient() input (a rerun of the check retrains nothing)."""
+    checked_now(wildcards.dataset)
+    return ancient(CHECK_FILE.format(profile=PROFILE_NAME, dataset=wildcards.dataset))
+
+
 def run_inputs(wildcards):
     names = {"profile": PROFILE_NAME, "dataset": wildcards.dataset}
-    out = {"manifest": str(Path(DATA_DIR.format(**names), "manifest.csv")), "checked": ancient(CHECK_FILE.format(**names))}
+    out = {"manifest": str(Path(DATA_DIR.format(**names), "manifest.csv")), "checked": checked_input(wildcards)}
     if PRETRAINED:
         out["backbone"] = str(Path(PRETRAIN_DIR.format(**names), "backbone.pt"))
     if CACHED:

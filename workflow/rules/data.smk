@@ -18,8 +18,10 @@ rule prepare:
 
 
 # Before any training: the profile against the prepared data (validation classes for the selection sweeps,
-# evaluation.ks, mining.k, batch sizes); a doomed profile stops here, naming the key. Its output is an
-# ancient() input of the training jobs: a rerun of the check (any parameter changed) retrains nothing.
+# evaluation.ks, mining.k, batch sizes); a doomed profile stops here, naming the key. It reruns only with
+# the data (no params here: any rerun of an upstream job would retrain every run), and its output is an
+# ancient() input of the training jobs. Parameters edited after the data was prepared are checked when the
+# DAG is built (checked_now in common.smk).
 rule check:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
@@ -27,8 +29,6 @@ rule check:
         CHECK_FILE,
     params:
         params_file=PARAMS_FILE,
-        profile=digest({k: v for k, v in PROFILE.items() if k != "resources"}),
-        code=code_digest("profilecheck.py", "datacheck.py", "runs.py", "settings.py"),
     conda:
         "../envs/smartmining.yaml"
     log:
@@ -44,7 +44,7 @@ rule check:
 rule pretrain:
     input:
         manifest="data/{profile}/{dataset}/manifest.csv",
-        checked=ancient(CHECK_FILE),
+        checked=checked_input,
     output:
         backbone="runs/{profile}/{dataset}/_pretrain/backbone.pt",
         record="runs/{profile}/{dataset}/_pretrain/pretrain.json",
