@@ -146,9 +146,10 @@ def _final_equal(cfg: dict[str, Any], dataset: str, sweep: str, method: str, val
     """The method, where its final run of ``seed`` trains with ``value`` of the swept parameter."""
     if not selections or dataset not in selections or method not in cfg["methods"] or seed not in map(int, cfg["seeds"]):
         return None
-    _, final = run_profile(cfg, method, selections.get(dataset))
-    section, param = SWEEPS[sweep].parameter.split(".")
-    return method if float(final[section][param]) == float(value) else None
+    parameter = SWEEPS[sweep].parameter
+    section, param = parameter.split(".")
+    final = chosen_values(selections[dataset], method).get(parameter, (cfg.get(section) or {}).get(param))
+    return method if final is not None and float(final) == float(value) else None
 
 
 def selection_runs(cfg: dict[str, Any], dataset: str) -> list[Run]:
