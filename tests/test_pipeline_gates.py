@@ -72,7 +72,7 @@ def test_a_profile_without_validation_classes_stops_at_the_check_before_any_trai
     proc = snakemake(project, "all", "--config", "profile=mine", check=False)
     assert proc.returncode != 0
     log = (project / "logs/mine/check/imagefolder.log").read_text()
-    assert "data.imagefolder.val_classes" in log and "selection sweeps" in log
+    assert "data.imagefolder.val_classes" in log and "tuning runs" in log
     assert "mining.k = 200" in log  # every problem at once, each naming its key
     assert not (project / "logs/mine/train").exists()  # no training job started
     assert not (project / "runs/mine").exists()

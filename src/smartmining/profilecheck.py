@@ -1,7 +1,7 @@
 """Before the first training job: every condition on the prepared data that a later stage of the profile
 would fail on, checked at once (the pipeline's `check` rule, `smartmining check`).
 
-A profile written for one dataset can be doomed on another: selection sweeps without validation classes
+A profile written for one dataset can be doomed on another: tuning runs without validation classes
 fail at the select stage after every sweep has trained; Recall@K past the validation images, neighbour
 lists longer than the training set, or P x K batches with more classes than the data fail each run. Each
 problem names the key, its value and what would work.
@@ -30,9 +30,10 @@ def profile_problems(cfg: dict[str, Any], dataset: str, labels: dict[str, np.nda
     sweeps = selection_runs(cfg, dataset)
     if sweeps and val_classes < 2:
         names = sorted({r.name for r in sweeps})
-        problems.append(f"data.{dataset}.val_classes: the selection sweeps ({', '.join(names)}) choose hyperparameters "
+        shown = ", ".join(names[:4]) + (f", ... ({len(names)} runs)" if len(names) > 4 else "")
+        problems.append(f"data.{dataset}.val_classes: the tuning runs ({shown}) choose each method's hyperparameters "
                         f"on validation classes, but the prepared dataset has {val_classes}; set "
-                        f"data.{dataset}.val_classes (say 20), or empty sweeps.kappa.values and sweeps.mined_fraction.values")
+                        f"data.{dataset}.val_classes (say 20), or tuning.runs_per_method: 0 (the profile's values as they are)")
     metric = settings.evaluation.selection_metric
     if sweeps and metric.startswith("recall@") and int(metric.split("@")[1]) not in settings.evaluation.ks:
         problems.append(f"evaluation.selection_metric = {metric!r}: the runs log Recall@K for evaluation.ks = "
