@@ -33,3 +33,4 @@ rule all:
     default_target: True
     input:
         report=f"results/{PROFILE_NAME}/REPORT.md",
+        evaluated=[f"runs/{PROFILE_NAME}/{d}/_evaluated.txt" for d in PROFILE["datasets"]],

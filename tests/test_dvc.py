@@ -65,8 +65,11 @@ def test_two_experiments_compare_and_an_inherited_key_reruns_the_stage(repo: Pat
     assert "dvc_profile: tiny" in (repo / "experiment.yaml").read_text()
     assert "up to date" in dvc(repo, "status")
 
-    # tiny inherits train.lr from cpu through smoke: changing it on cpu must rerun the stage
-    params.write_text(written.decode().replace("      lr: 0.0005\n", "      lr: 0.005\n", 1))
+    # tiny inherits loss.margin from cpu through smoke: changing it on cpu must rerun the stage
+    # (not train.lr: each method's learning rate is chosen by the tuning runs)
+    old_margin = "      margin: 0.2                 # [paper]\n"
+    assert old_margin in written.decode()
+    params.write_text(written.decode().replace(old_margin, "      margin: 0.35\n", 1))
     status = dvc(repo, "status")
     assert "pipeline" in status and "modified" in status and "profiles" in status, status
     dvc(repo, "exp", "run", "-n", "second")
@@ -77,19 +80,19 @@ def test_two_experiments_compare_and_an_inherited_key_reruns_the_stage(repo: Pat
     assert "results/tiny/metrics/glyphs/smart.json:recall@1" in shown[0].split(","), shown[0]
     lr = {line.split(",")[0]: line.split(",") for line in shown[1:]}
     assert {"first", "second"} <= set(lr), shown
-    assert "0.0005" in lr["first"] and "0.005" in lr["second"]
+    assert "0.35" not in lr["first"] and "0.35" in lr["second"]
     diff = json.loads(dvc(repo, "metrics", "diff", "first", "second", "--json"))
     changed = {path: values for path, values in diff.items() if values}
     assert "results/tiny/metrics/glyphs/smart.json" in changed, diff
     assert any(v["diff"] != 0 for v in changed["results/tiny/metrics/glyphs/smart.json"].values())
     params_diff = dvc(repo, "params", "diff", "first", "second")
-    assert "profiles.cpu.train.lr" in params_diff and "0.0005" in params_diff and "0.005" in params_diff
+    assert "profiles.cpu.loss.margin" in params_diff and "0.2" in params_diff and "0.35" in params_diff
     dvc(repo, "plots", "diff", "first", "second", "-o", "plots")
     page = (repo / "plots" / "index.html").read_text()
     assert "first" in page and "second" in page
     # REPORT.md is versioned with each experiment too
     dvc(repo, "exp", "apply", "first")
-    assert "lr: 0.0005\n" in params.read_text()
+    assert old_margin in params.read_text()
     assert (repo / "results" / "tiny" / "REPORT.md").stat().st_size > 200
 
 

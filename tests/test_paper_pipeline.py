@@ -67,4 +67,5 @@ def test_the_paper_paths_ran_googlenet_sgd_hnsw_and_the_selection(paper_project)
     lr = pd.read_csv(runs / "smart+global+adaptive" / "seed0" / "epochs.csv")["lr"].dropna().tolist()
     assert lr[-1] == pytest.approx(lr[0] / 2)  # halved after epoch 1 (lr_step_epochs: 1)
     selection = json.loads((project / "results" / PROFILE / "selection" / "cub200.json").read_text())
-    assert {"kappa", "mined_fraction"} <= set(selection)
+    assert set(selection["methods"]) == {"random+global", "semihard", "smart+global+adaptive"}  # each its own choice
+    assert config["train"]["lr"] == selection["methods"]["smart+global+adaptive"]["chosen"]["train.lr"]

@@ -159,9 +159,9 @@ def selection_runs(cfg: dict[str, Any], dataset: str) -> list[Run]:
 
 def selected_keys(cfg: dict[str, Any], name: str) -> list[str]:
     """The parameters chosen by the select stage that this run trains with (none for tuning runs)."""
-    if parse_tuning_name(name) or not tuning_spec(cfg).get("runs_per_method"):
-        return []
     spec = run_method(cfg, name)
+    if parse_tuning_name(name) or not tuning_spec(cfg).get("runs_per_method") or spec.name not in cfg["methods"]:
+        return []  # a sweep of a method outside the matrix trains with the profile's values
     point = sweep_point(name)
     keys = [p for p in design(cfg, spec.name)[0]] if design(cfg, spec.name) else []
     return [k for k in keys if point is None or k != SWEEPS[point.sweep].parameter]

@@ -105,7 +105,9 @@ def run_inputs(wildcards):
     return out
 
 
-def report_folders():
-    """Every run folder the report reads, once: a sweep point equal to a final run is that run."""
-    selections = {d: selection_of(d) for d in PROFILE["datasets"]} if SELECTS else None
-    return list(dict.fromkeys(r.folder for r in profile_runs(PROFILE, selections=selections)))
+def report_folders(datasets=None):
+    """Every run folder the report reads (of ``datasets``, default all), once: a sweep point equal to a final
+    run is that run."""
+    datasets = list(datasets or PROFILE["datasets"])
+    selections = {d: selection_of(d) for d in datasets} if SELECTS else None
+    return list(dict.fromkeys(r.folder for r in profile_runs({**PROFILE, "datasets": datasets}, selections=selections)))
