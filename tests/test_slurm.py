@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from smartmining.config import load_params
+from smartmining.runs import profile_runs
 from test_pipeline import make_project, planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,10 +271,15 @@ def test_the_smoke_profile_runs_through_sbatch_and_matches_a_local_run(cluster_r
     for job in cluster_run["jobs"]:
         if job["State"] == "COMPLETED":
             completed.setdefault(rule_of(job), set()).add(job["Comment"])
-    plan = {rule: n for rule, n in cluster_run["plan"].items() if rule not in ("all", "total")}
+    plan = {rule: n for rule, n in cluster_run["plan"].items() if rule not in ("all", "total", "evaluated")}
+    # the dry run stops at the select checkpoint: the final runs and sweeps follow its choices
+    selections = {d: json.loads((project / "results" / PROFILE / "selection" / f"{d}.json").read_text())
+                  for d in load_params(project / "params.yaml", PROFILE)["datasets"]}
+    folders = {r.folder for r in profile_runs(load_params(project / "params.yaml", PROFILE), selections=selections)}
+    plan["train"] = plan["evaluate"] = len(folders)
     assert {rule: len(c) for rule, c in completed.items()} == plan
-    for out in (cluster_run["first"], cluster_run["second"]):
-        assert not re.search(r"^localrule (?!all:)", out, re.M)
+    for out in (cluster_run["first"], cluster_run["second"]):  # the bookkeeping rules all and evaluated only
+        assert not re.search(r"^localrule (?!all:|evaluated:)", out, re.M)
     # the logs where the README says: every job's own log under logs/<profile>/
     logs = project / "logs" / PROFILE
     cfg = load_params(project / "params.yaml", PROFILE)
@@ -342,7 +348,7 @@ def test_submitted_jobs_carry_the_profiles_resources_account_and_partitions(clus
 def submitted_resources(output: str) -> dict[str, dict]:
     """By SLURM job id: the rule, threads, mem_mb and runtime Snakemake printed for the job it submitted."""
     jobs: dict[str, dict] = {}
-    for rule, body in re.findall(r"^rule (\w+):\n((?:    .*\n)+)", output, re.M):
+    for rule, body in re.findall(r"^(?:rule|checkpoint) (\w+):\n((?:    .*\n)+)", output, re.M):
         info = dict(line.strip().split(": ", 1) for line in body.splitlines() if ": " in line)
         resources = dict(kv.split("=", 1) for kv in info["resources"].split(", "))
         jobs[info["jobid"]] = {"rule": rule, "threads": int(info.get("threads", 1)),
