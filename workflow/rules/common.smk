@@ -101,7 +101,9 @@ def run_inputs(wildcards):
     if CACHED:
         out["features"] = str(Path(FEATURES_DIR.format(**names), "features.json"))
     if selected_keys(PROFILE, wildcards.run):
-        out["selection"] = checkpoints.select.get(**names).output[0]
+        # wait for the select checkpoint, but not as an input file: a new choice for one method would then
+        # rerun every method's runs; run_params holds this run's method's choice, so only a change reruns it
+        checkpoints.select.get(**names)
     return out
 
 
