@@ -8,9 +8,13 @@ rule evaluated:
         lambda w: [f"runs/{PROFILE_NAME}/{folder}/eval.json" for folder in report_folders([w.dataset])],
     output:
         "runs/{profile}/{dataset}/_evaluated.txt",
+    conda:
+        "../envs/smartmining.yaml"
+    log:
+        "logs/{profile}/evaluated/{dataset}.log",
     localrule: True
     shell:
-        "printf '%s\\n' {input} > {output}"
+        "printf '%s\\n' {input} > {output} 2> {log}"
 
 
 rule report:
