@@ -112,3 +112,10 @@ def test_no_run_is_trained_twice() -> None:
         key = str(sorted(resolve(cfg, run.dataset, run.name, chosen).key.items())) + str(run.seed)
         keys.setdefault(key, set()).add(run.folder)
     assert all(len(folders) == 1 for folders in keys.values())
+
+
+def test_small_grid_values_survive_the_override_as_numbers() -> None:
+    cfg = cpu("tuning.lr=[0.00005,0.0001,0.0002]")
+    for index, point in enumerate(design(cfg, "random")):
+        _, full = run_profile(cfg, tuning_run_name("random", index))
+        assert isinstance(full["train"]["lr"], float) and full["train"]["lr"] == pytest.approx(point["train.lr"])

@@ -11,8 +11,7 @@ A run is (dataset, run name, seed). A run name is one of:
   The kinds: ``kappa`` (fixed kappa, Fig. 7), ``fraction`` (mined fraction, Fig. 8), ``kappa0`` (the
   adaptive controller's initial kappa, Fig. 7, once per law).
 
-Everything else (the CLI, the Snakefile, the report) asks this module; the trainer receives a resolved
-configuration and never sees a run name.
+The CLI, the Snakefile and the report ask this module; the trainer never sees a run name.
 """
 
 from __future__ import annotations
@@ -67,6 +66,11 @@ class Run:
 
 def format_value(value: float) -> str:
     return f"{value:g}"
+
+
+def override_value(value: float) -> str:
+    """A number as an override YAML reads back as a number (YAML reads 5e-05 as a string)."""
+    return f"{float(value):.12f}".rstrip("0").rstrip(".") or "0"
 
 
 def sweep_run_name(sweep: str, value: float, method: str | None = None) -> str:
@@ -168,22 +172,21 @@ def selected_keys(cfg: dict[str, Any], name: str) -> list[str]:
 
 
 def run_profile(cfg: dict[str, Any], name: str, selection: dict[str, Any] | None = None) -> tuple[MethodSpec, dict[str, Any]]:
-    """The method and the full profile a run trains with: tuning point, selected values and sweep value
-    applied, re-validated."""
+    """The method and the full profile a run trains with: tuning point, choices, sweep value; re-validated."""
     spec = run_method(cfg, name)
     overrides = []
     if parse_tuning_name(name):
-        overrides += [f"{p}={format_value(v)}" for p, v in tuning_point(cfg, name)[1].items()]
+        overrides += [f"{p}={override_value(v)}" for p, v in tuning_point(cfg, name)[1].items()]
     chosen = chosen_values(selection, spec.name)
     for key in selected_keys(cfg, name):
         if key not in chosen:
             raise SmartMiningError(
                 f"run {name!r} trains with the {key} chosen on validation classes for {spec.name!r}, but the selection "
                 f"holds none (run the pipeline's select stage, or pass --selection results/<profile>/selection/<dataset>.json)")
-        overrides.append(f"{key}={format_value(chosen[key])}")
+        overrides.append(f"{key}={override_value(chosen[key])}")
     point = sweep_point(name)
     if point is not None:
-        overrides.append(f"{SWEEPS[point.sweep].parameter}={format_value(point.value)}")
+        overrides.append(f"{SWEEPS[point.sweep].parameter}={override_value(point.value)}")
     full = apply_overrides(cfg, overrides)
     validate_profile(full, f"run {name!r}")
     return spec, full
@@ -196,8 +199,7 @@ _SHARED_TRAIN = ("epochs", "batch_triplets", "triplets_per_epoch", "optimizer", 
 
 @dataclass(frozen=True)
 class ResolvedRun:
-    """What one run trains with: its method, the full profile, and ``key``: the parameters it depends on
-    and nothing else (its cache key, its config.json, the checkpoint's rerun test)."""
+    """A run's method, full profile, and ``key``: what it depends on (cache key, config.json, rerun test)."""
 
     dataset: str
     method: MethodSpec
