@@ -150,7 +150,7 @@ def test_changing_one_methods_parameter_reruns_only_its_runs(smoke_project: Path
 
 def test_dry_runs_of_the_cpu_and_paper_profiles_list_the_expected_jobs(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    for profile in ("cpu", "paper"):
+    for profile in ("cpu", "paper", "omniglot"):
         cfg = load_params(ROOT / "params.yaml", profile)
         matrix = len(cfg["datasets"]) * len(cfg["methods"]) * len(cfg["seeds"])
         tuning = len(cfg["datasets"]) * len(cfg["methods"]) * cfg["tuning"]["runs_per_method"] * len(cfg["tuning"]["seeds"])
@@ -167,6 +167,7 @@ def test_dry_runs_of_the_cpu_and_paper_profiles_list_the_expected_jobs(tmp_path:
         assert counts["select"] == len(cfg["datasets"])  # hyperparameters chosen on validation classes
         assert counts.get("pretrain", 0) == (len(cfg["datasets"]) if cfg["model"]["init"] == "pretrain" else 0)
         assert counts["baseline"] == len(cfg["datasets"]) * len(cfg["seeds"])  # per seed: each redraws the split
+        assert counts.get("features", 0) == (len(cfg["datasets"]) if cfg["model"].get("cache_frozen") else 0)
 
 
 @pytest.mark.parametrize(
