@@ -24,7 +24,7 @@ from typing import Any
 from smartmining.config import apply_overrides, validate_profile
 from smartmining.errors import SmartMiningError
 from smartmining.methods import MethodSpec, get_method
-from smartmining.tuning import chosen_values, design, parse_tuning_name, tuning_point, tuning_run_name, tuning_spec
+from smartmining.tuning import chosen_values, design, method_grid, parse_tuning_name, tuning_point, tuning_run_name, tuning_spec
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,7 @@ def selected_keys(cfg: dict[str, Any], name: str) -> list[str]:
     if parse_tuning_name(name) or not tuning_spec(cfg).get("runs_per_method") or spec.name not in cfg["methods"]:
         return []  # a sweep of a method outside the matrix trains with the profile's values
     point = sweep_point(name)
-    keys = [p for p in design(cfg, spec.name)[0]] if design(cfg, spec.name) else []
-    return [k for k in keys if point is None or k != SWEEPS[point.sweep].parameter]
+    return [k for k in method_grid(cfg, spec) if point is None or k != SWEEPS[point.sweep].parameter]
 
 
 def run_profile(cfg: dict[str, Any], name: str, selection: dict[str, Any] | None = None) -> tuple[MethodSpec, dict[str, Any]]:
@@ -215,9 +214,9 @@ def resolve(cfg: dict[str, Any], dataset: str, name: str, selection: dict[str, A
 def cache_key(cfg: dict[str, Any], dataset: str, name: str, selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run's key. Without ``selection``, the selected hyperparameters are left out (the pipeline adds
     the method's chosen values once the select stage has run, so a new choice reruns that method only)."""
-    chosen = selected_keys(cfg, name)
     if selection is not None:
         return resolve(cfg, dataset, name, selection).key
+    chosen = selected_keys(cfg, name)
     spec, full = run_profile(cfg, name, {"methods": {run_method(cfg, name).name: {"chosen": {k: _current(cfg, k) for k in chosen}}}})
     key = run_key(full, dataset, spec)
     for parameter in chosen:
