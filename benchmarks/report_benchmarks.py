@@ -232,12 +232,17 @@ def mining_section(data: dict[str, Any]) -> list[str]:
 
 def pipeline_section(data: dict[str, Any]) -> list[str]:
     return [
-        f"## Pipeline: the `{data['args']['profile']}` profile end to end",
+        # the profile before the colon: each profile's section is replaced apart (--update)
+        f"## Pipeline, the `{data['args']['profile']}` profile: end to end",
         "",
-        "`benchmarks/bench_pipeline.py`: a clean clone of the repository, `snakemake all` with the installed "
-        "package (the glyphs rendered as part of it), then the same command again with nothing changed.",
+        f"`benchmarks/bench_pipeline.py --profile {data['args']['profile']} --cores {data['args']['cores']}`: "
+        "a clean clone of the repository, `snakemake all` with the clone's package (data prepared as part of it), "
+        "then the same command again with nothing changed. Machine: "
+        f"{data['machine']['cpus']} cores ({data['machine']['cpu_model']}), load average "
+        f"{data['machine']['load_average'][0]:.2f} at the start; measured {data.get('measured', data['machine']['date'])}.",
         "",
-        markdown_table(data["rows"], [("run", "run", "s"), ("wall s", "wall s", ".1f"), ("jobs", "jobs", "")]),
+        markdown_table(data["rows"], [("run", "run", "s"), ("wall s", "wall s", ".1f"), ("jobs", "jobs", ""),
+                                      ("commit", "commit", "s")]),
     ]
 
 

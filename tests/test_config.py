@@ -36,10 +36,11 @@ def test_default_profile_is_cpu_with_the_full_matrix() -> None:
         "smart+global+adaptive-paper"
     }
     assert len(cfg["seeds"]) >= 5 and cfg["train"]["redraw_split"]  # PAPER.md section 10
-    assert cfg["sweeps"]["kappa0"]["values"] == [1, 4, 16, 64]  # Fig. 7: the adaptive initial kappa, each law
+    assert cfg["sweeps"]["kappa0"]["values"] == [1, 16, 64]  # Fig. 7: the adaptive initial kappa, each law
     assert cfg["sweeps"]["kappa0"]["method"] == ["smart+global+adaptive", "smart+global+adaptive-paper"]
-    assert cfg["sweeps"]["kappa"]["values"] == [1, 4, 16, 64]  # Fig. 7: the fixed kappa
-    assert cfg["tuning"]["runs_per_method"] >= 3 and len(cfg["tuning"]["lr"]) >= 3  # equal tuning
+    assert cfg["sweeps"]["kappa"]["values"] == [1, 16, 64]  # Fig. 7: the fixed kappa
+    # equal tuning: every method tries each learning rate of the common grid at least once
+    assert cfg["tuning"]["runs_per_method"] >= len(cfg["tuning"]["lr"]) >= 2
     assert cfg["tuning"]["target_error"] == [0.5, 0.625, 0.75]  # the paper's range
     assert cfg["model"]["init"] == "pretrain" and cfg["data"]["glyphs"]["val_classes"] > 0
 

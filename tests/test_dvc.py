@@ -28,6 +28,9 @@ TINY = """
 """
 
 
+COMMITTED_REPORT = "# a report committed before the experiments\n"
+
+
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -43,7 +46,11 @@ def dvc(cwd: Path, *args: str) -> str:
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_project(tmp_path_factory.mktemp("dvc"))
     shutil.copy2(ROOT / "experiment.yaml", project / "experiment.yaml")
-    (project / ".gitignore").write_text("/data/\n/runs/\n/results/\n/logs/\n.snakemake/\n__pycache__/\n*.egg-info/\n")
+    # as in the project: results/ is versioned by git, and a profile's results may be committed (cpu, omniglot)
+    (project / ".gitignore").write_text("/data/\n/runs/\n/logs/\n.snakemake/\n__pycache__/\n*.egg-info/\n")
+    committed = project / "results" / "tiny" / "REPORT.md"
+    committed.parent.mkdir(parents=True)
+    committed.write_text(COMMITTED_REPORT)
     with (project / "params.yaml").open("a") as fh:
         fh.write(TINY)
     run(project, "git", "init", "-q")
@@ -64,6 +71,9 @@ def test_two_experiments_compare_and_an_inherited_key_reruns_the_stage(repo: Pat
     assert params.read_bytes() == written  # -S rewrote the selector file only
     assert "dvc_profile: tiny" in (repo / "experiment.yaml").read_text()
     assert "up to date" in dvc(repo, "status")
+    # the committed report is overwritten, not refused ("already tracked by SCM") and still tracked by git
+    assert (repo / "results" / "tiny" / "REPORT.md").read_text() != COMMITTED_REPORT
+    assert run(repo, "git", "ls-files", "results/tiny/REPORT.md").stdout.strip() == "results/tiny/REPORT.md"
 
     # tiny inherits loss.margin from cpu through smoke: changing it on cpu must rerun the stage
     # (not train.lr: each method's learning rate is chosen by the tuning runs)
