@@ -250,3 +250,16 @@ def test_no_run_logs_at_all_is_a_clear_error(tmp_path: Path) -> None:
     cfg = make_cfg(["glyphs"], ["semihard"], [0], sweeps=False)
     with pytest.raises(SmartMiningError, match=r"no epochs\.csv of any of the profile's 1 runs .*glyphs/semihard/seed0"):
         build_report(cfg, tmp_path / "runs", tmp_path / "out", tmp_path / "data")
+
+
+def test_a_parameter_every_method_chose_at_one_end_of_its_grid_is_flagged() -> None:
+    from smartmining.report.build import grid_edge_lines
+
+    cfg = {"tuning": {"lr": [0.0005, 0.001], "mined_fraction": [0.5, 1.0]}}
+    selection = pd.DataFrame({"dataset": ["glyphs"] * 3, "chosen": [
+        {"train.lr": 0.0005}, {"train.lr": 0.0005, "train.mined_fraction": 1.0},
+        {"train.lr": 0.0005, "train.mined_fraction": 0.5}]})
+    lines = grid_edge_lines(selection, cfg)
+    assert len(lines) == 1 and "`tuning.lr`" in lines[0] and "lowest value, 0.0005 (3 of 3)" in lines[0]
+    selection.at[0, "chosen"] = {"train.lr": 0.001}  # one method chose the other end: no flag
+    assert grid_edge_lines(selection, cfg) == []

@@ -134,6 +134,26 @@ def tuning_budget_line(selection: pd.DataFrame) -> str:
             f"{int(counts['min'].min())} to {int(counts['max'].max())}; read the comparisons with that in mind.")
 
 
+def grid_edge_lines(selection: pd.DataFrame, cfg: dict[str, Any]) -> list[str]:
+    """A tuned parameter that every method chose at the same end of its grid: the best value may lie beyond it,
+    so the comparison is at equal tuning, not at each method's optimum."""
+    from smartmining.tuning import TUNED, tuning_spec
+
+    lines = []
+    for dataset, rows in selection.groupby("dataset"):
+        for key, tuned in TUNED.items():
+            grid = sorted(float(v) for v in tuning_spec(cfg).get(key) or [])
+            chosen = [c[tuned.parameter] for c in rows["chosen"] if tuned.parameter in c]
+            if len(grid) < 2 or not chosen:
+                continue
+            for end, word in ((grid[0], "lowest"), (grid[-1], "highest")):
+                if all(v == end for v in chosen):
+                    lines.append(f"**At the edge of the grid** ({dataset}): every method tuned over `tuning.{key}` "
+                                 f"chose its {word} value, {end:g} ({len(chosen)} of {len(chosen)}); a better value may "
+                                 "lie beyond it, so read the comparisons as at equal tuning, not at each method's best.")
+    return lines
+
+
 def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: Path, *,
                  deviations: Path = Path("docs/deviations.md"), reference: Path | None = None,
                  use_reference: bool = True, echo: Callable[[str], None] | None = None,
@@ -183,6 +203,8 @@ def build_report(cfg: dict[str, Any], runs_dir: Path, out_dir: Path, data_root: 
         doc.add("*No selection file: see the notes on the inputs.*", "")
     else:
         doc.add(tuning_budget_line(selection), "")
+        for line in grid_edge_lines(selection, cfg):
+            doc.add(line, "")
         doc.table(out_dir / "tables" / "selection", selection_table(selection),
                   "each method's hyperparameters, chosen on validation classes (validation scores in %)")
     chosen = inputs.chosen_for_sweeps(selection, cfg)
