@@ -239,7 +239,8 @@ def pipeline_section(data: dict[str, Any]) -> list[str]:
         "a clean clone of the repository, `snakemake all` with the clone's package (data prepared as part of it), "
         "then the same command again with nothing changed. Machine: "
         f"{data['machine']['cpus']} cores ({data['machine']['cpu_model']}), load average "
-        f"{data['machine']['load_average'][0]:.2f} at the start; measured {data.get('measured', data['machine']['date'])}.",
+        # when the run started (its JSON's machine stamp), not when the JSON was copied or read
+        f"{data['machine']['load_average'][0]:.2f} at the start; started {data['machine']['date']}.",
         "",
         markdown_table(data["rows"], [("run", "run", "s"), ("wall s", "wall s", ".1f"), ("jobs", "jobs", ""),
                                       ("commit", "commit", "s")]),
