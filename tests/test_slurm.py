@@ -126,8 +126,17 @@ class Run:
         return self.log.read_text()
 
     def interrupt(self) -> None:
-        """As Ctrl-C does: SIGINT to the process group."""
+        """As Ctrl-C does: SIGINT to the process group. Snakemake can miss a SIGINT that lands while it waits on
+        a child of the group (sbatch, squeue: the signal ends the child, and the scheduler goes on), so as a
+        user would, press Ctrl-C again if it is still scheduling after a minute."""
         os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+            return
+        except subprocess.TimeoutExpired:
+            with self.log.open("a") as fh:
+                fh.write("\n[test] no exit 60 s after SIGINT: Ctrl-C again\n")
+            os.killpg(self.proc.pid, signal.SIGINT)
         self.wait(120)
 
     def wait(self, timeout: float) -> int:
