@@ -126,9 +126,8 @@ class Run:
         return self.log.read_text()
 
     def interrupt(self) -> None:
-        """As Ctrl-C does: SIGINT to the process group. Snakemake can miss a SIGINT that lands while it waits on
-        a child of the group (sbatch, squeue: the signal ends the child, and the scheduler goes on), so as a
-        user would, press Ctrl-C again if it is still scheduling after a minute."""
+        """As Ctrl-C does: SIGINT to the process group. Snakemake was once seen to go on scheduling after it
+        (cause not found), so, as a user would, press Ctrl-C again if it is still running after a minute."""
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
             self.proc.wait(timeout=60)
